@@ -1,0 +1,104 @@
+"""Command line: one subcommand per stage, ``run`` for the whole chain, and inference commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from medforge import __version__, log
+from medforge.errors import MedforgeError
+
+OVERRIDES_HELP = "dotted overrides such as pretrain.max_steps=50 (values are read as YAML)"
+
+
+def _pipeline():
+    from medforge import pipeline  # light: configs only, no torch
+
+    return pipeline
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from medforge import config as cfglib
+
+    pipeline = _pipeline()
+    parser = argparse.ArgumentParser(prog="medforge", description="Build, evaluate and publish biomedical "
+                                     "language models: corpus -> tokenizer -> pretrain -> evaluate -> export.")
+    parser.add_argument("--version", action="version", version=f"medforge {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    run = sub.add_parser("run", help="run the whole pipeline, skipping stages already done",
+                         formatter_class=fmt, epilog=cfglib.format_help(pipeline.PipelineConfig))
+    run.add_argument("config", help="pipeline YAML file (e.g. configs/demo.yaml)")
+    run.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+    run.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
+
+    for stage in pipeline.STAGES:
+        p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
+                           epilog=pipeline.describe_stage(stage))
+        p.add_argument("--config", required=True, help="pipeline YAML file; this stage reads its own section")
+        p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
+        p.add_argument("--force", action="store_true", help="rerun the stage even if up to date")
+
+    fm = sub.add_parser("fill-mask", help="predict the masked words of a text")
+    fm.add_argument("model", help="model folder (or hub id where a network is available)")
+    fm.add_argument("text", nargs="*", help="texts holding the mask token, e.g. '<mask>'")
+    fm.add_argument("--file", help="read texts from this file, one per line")
+    fm.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
+    fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def _fill_mask(args) -> int:
+    from medforge.errors import InputError
+    from medforge.infer.fill_mask import fill_mask, load
+
+    texts = list(args.text)
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        texts += [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not texts:
+        raise InputError("no text given; pass texts as arguments or --file FILE")
+    tokenizer, model = load(args.model)
+    results = fill_mask(tokenizer, model, texts, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+        return 0
+    for result in results:
+        print(result["text"])
+        for i, m in enumerate(result["masks"], start=1):
+            print(f"  mask {i}: " + "  ".join(f"{p['token_str'].strip()!r} {p['score']:.3f}" for p in m["predictions"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log.setup(verbose=args.verbose)
+    try:
+        if args.command == "fill-mask":
+            return _fill_mask(args)
+        pipeline = _pipeline()
+        cfg = pipeline.load(args.config, args.overrides)
+        only = None if args.command == "run" else [args.command]
+        status = pipeline.run(cfg, only=only, force=args.force)
+        export_dir = pipeline.stage_dir(Path(cfg.run_dir), pipeline.STAGE_BY_NAME["export"])
+        if args.command in ("run", "export") and (export_dir / pipeline.MARKER).exists():
+            print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "
+                  f"\"The patient was treated with <mask>.\")")
+        print(" ".join(f"{name}={state}" for name, state in status.items()))
+        return 0
+    except MedforgeError as exc:
+        print(f"medforge: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("medforge: interrupted; finished stages are kept, rerun to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Corpus preparation: read, normalise, filter, split; count everything dropped."""

@@ -1,0 +1,1 @@
+"""Downstream evaluation: fine-tune on labelled tasks and score with the strict protocol."""

@@ -1,0 +1,79 @@
+"""Sentences of words -> model inputs, with labels on each word's first subword.
+
+A sentence longer than ``max_length`` subwords is cut into consecutive windows of whole
+words, so that every word gets exactly one prediction and nothing is truncated (HF's
+``run_ner`` silently drops the words past the limit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from transformers import AutoTokenizer
+
+IGNORE = -100
+
+
+def load_word_tokenizer(name_or_path: str):
+    """A tokenizer for pre-split words; byte-level BPE needs ``add_prefix_space`` for that."""
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
+    if pre is not None and "ByteLevel" in repr(pre):
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, add_prefix_space=True)
+    return tokenizer
+
+
+@dataclass
+class Window:
+    sentence: int  # index of the sentence
+    first_word: int  # index of the window's first word in the sentence
+    input_ids: list[int]
+    labels: list[int]  # label id on first subwords, IGNORE elsewhere
+    word_positions: list[int]  # position of each word's first subword, in word order
+
+
+def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]] | None,
+                     label2id: dict[str, int], max_length: int) -> list[Window]:
+    budget = max_length - tokenizer.num_special_tokens_to_add()
+    counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    windows: list[Window] = []
+    for s_index, words in enumerate(sentences):
+        sizes = [0] * len(words)
+        for word in counted.word_ids(s_index):
+            sizes[word] += 1
+        start = 0
+        while start < len(words):
+            end, used = start, 0
+            while end < len(words) and (used + sizes[end] <= budget or end == start):
+                used += sizes[end]
+                end += 1
+            # truncation only bites when a single word is longer than the budget; its first piece stays
+            enc = tokenizer(words[start:end], is_split_into_words=True, truncation=True, max_length=max_length)
+            labels, positions, previous = [], [], None
+            for position, word in enumerate(enc.word_ids()):
+                if word is None or word == previous:
+                    labels.append(IGNORE)
+                else:
+                    positions.append(position)
+                    tag = tags[s_index][start + word] if tags is not None else None
+                    labels.append(label2id.get(tag, label2id["O"]) if tag is not None else IGNORE)
+                previous = word if word is not None else previous
+            if len(positions) != end - start:
+                raise AssertionError(f"sentence {s_index}: {end - start} words but {len(positions)} predictions")
+            windows.append(Window(s_index, start, enc["input_ids"], labels, positions))
+            start = end
+    return windows
+
+
+def collate(windows: list[Window], pad_id: int) -> dict:
+    import torch
+
+    width = max(len(w.input_ids) for w in windows)
+    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(windows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(windows), width), dtype=torch.long)
+    for i, w in enumerate(windows):
+        ids[i, :len(w.input_ids)] = torch.tensor(w.input_ids)
+        labels[i, :len(w.labels)] = torch.tensor(w.labels)
+        mask[i, :len(w.input_ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}

@@ -1,0 +1,1 @@
+"""Export as a Hugging Face folder with a model card."""

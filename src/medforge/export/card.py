@@ -1,0 +1,101 @@
+"""The model card (the HF ``README.md``): metadata in YAML, then the story of the model."""
+
+from __future__ import annotations
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from medforge.evaluate.report import pct, results_table
+
+
+def _architecture(config) -> str:
+    rows = [("layers", config.num_hidden_layers), ("attention heads", config.num_attention_heads),
+            ("hidden size", config.hidden_size), ("feed-forward size", config.intermediate_size),
+            ("vocabulary", config.vocab_size),
+            ("max sequence length", config.max_position_embeddings - config.pad_token_id - 1)]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def _corpus(stats: dict) -> str:
+    lines = ["| source | documents read | kept (train / validation) | empty dropped | words |",
+             "|---|---|---|---|---|"]
+    for source, c in stats["sources"].items():
+        lines.append(f"| {source} | {c.get('read', 0)} | {c.get('kept_train', 0)} / {c.get('kept_validation', 0)} "
+                     f"| {c.get('dropped_empty', 0)} | {c.get('words', 0)} |")
+    return "\n".join(lines)
+
+
+def _hyperparameters(pretrain_cfg: dict, summary: dict) -> str:
+    keys = ("seq_len", "batch_size", "grad_accum", "max_steps", "learning_rate", "warmup_steps",
+            "weight_decay", "adam_betas", "adam_eps", "max_grad_norm", "mlm_probability", "mask_replace_prob",
+            "random_replace_prob")
+    rows = [(k, pretrain_cfg[k]) for k in keys if k in pretrain_cfg]
+    rows += [("global batch (sequences)", summary.get("global_batch")),
+             ("tokens seen (non-padding)", summary.get("real_tokens")),
+             ("final held-out MLM loss", f"{summary['final_eval_loss']:.4f}" if summary.get("final_eval_loss") else "n/a"),
+             ("final held-out perplexity",
+              f"{summary['final_eval_perplexity']:.2f}" if summary.get("final_eval_perplexity") else "n/a"),
+             ("training time (s)", summary.get("wall_time_s"))]
+    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
+def build_card(name: str, description: str, language: list[str], license: str, model_config, mask_token: str,
+               corpus_stats: dict, pretrain_cfg: dict, pretrain_summary: dict, results: dict | None) -> ModelCard:
+    eval_results = None
+    if results:
+        eval_results = [EvalResult(task_type="token-classification", dataset_type=results["task"],
+                                   dataset_name=results["task"], dataset_split="test", metric_type="f1",
+                                   metric_name="entity F1 (seqeval strict IOB2)",
+                                   metric_value=round(results["test"]["f1"], 4))]
+    data = ModelCardData(language=language, license=license, library_name="transformers", pipeline_tag="fill-mask",
+                         tags=["medforge", "biomedical", "clinical", "fill-mask"], model_name=name,
+                         eval_results=eval_results)
+    evaluation = "No downstream evaluation was run."
+    if results:
+        evaluation = (f"Protocol: {results['protocol']}; the epoch with the best validation F1 "
+                      f"(epoch {results['best_epoch']}) is scored on test; seed {results['seed']}.\n\n"
+                      f"{results_table(results)}\n\nTest F1 per entity type: " +
+                      ", ".join(f"{k} {pct(v['f1'])}" for k, v in sorted(results["test"]["per_type"].items())))
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {name}
+
+{description or "A masked language model pre-trained with medforge."}
+
+## Architecture
+
+RoBERTa encoder (`{model_config.architectures[0] if model_config.architectures else "RobertaForMaskedLM"}`).
+
+{_architecture(model_config)}
+
+## Training data
+
+{_corpus(corpus_stats)}
+
+## Training procedure
+
+Masked language modelling with dynamic masking, packed sequences, AdamW with linear warmup and decay.
+
+{_hyperparameters(pretrain_cfg, pretrain_summary)}
+
+## Evaluation
+
+{evaluation}
+
+## Usage
+
+```python
+from transformers import pipeline
+
+fill = pipeline("fill-mask", model="PATH_TO_THIS_FOLDER")
+print(fill("The patient was treated with {mask_token}."))
+```
+
+## Limitations and data use
+
+This model was trained on the corpus above only; it has not been checked for clinical safety and
+must not be used for diagnosis. The corpus was not screened for personal health information by
+this export: check the corpus report before sharing the model.
+"""
+    return ModelCard(content)

@@ -1,0 +1,46 @@
+"""Fill-mask inference: the top-k tokens for every mask in every input, batched."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+from medforge import paths
+from medforge.errors import InputError, MedforgeError
+
+
+def load(model: str):
+    local = paths.resolve(model)
+    name = str(local) if local.exists() else model
+    if paths.is_local(model) and not local.exists():
+        raise InputError(f"{local}: model folder not found")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        mlm = AutoModelForMaskedLM.from_pretrained(name).eval()
+    except OSError as exc:
+        raise MedforgeError(f"cannot load a masked language model from {name!r}: {exc}") from None
+    return tokenizer, mlm
+
+
+@torch.no_grad()
+def fill_mask(tokenizer, model, texts: list[str], top_k: int = 5, batch_size: int = 16) -> list[dict]:
+    results = []
+    mask = tokenizer.mask_token
+    for text in texts:
+        if mask not in text:
+            raise InputError(f"no {mask} in {text!r}; mark the word to predict with {mask}")
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        batch = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True)
+        probs = model(**batch).logits.float().softmax(-1)
+        for row, text in enumerate(chunk):
+            ids = batch["input_ids"][row]
+            positions = (ids == tokenizer.mask_token_id).nonzero().squeeze(1).tolist()
+            masks = []
+            for position in positions:
+                scores, token_ids = probs[row, position].topk(min(top_k, probs.size(-1)))
+                masks.append({"position": position, "predictions": [
+                    {"token": int(t), "token_str": tokenizer.decode([int(t)]), "score": float(s)}
+                    for s, t in zip(scores, token_ids)]})
+            results.append({"text": text, "masks": masks})
+    return results

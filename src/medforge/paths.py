@@ -1,0 +1,25 @@
+"""Path conventions: ``asset:`` names a file of the embedded sample, wherever medforge is installed."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+ASSET_PREFIX = "asset:"
+
+
+def assets_dir() -> Path:
+    return Path(str(resources.files("medforge") / "assets"))
+
+
+def resolve(path: str | Path) -> Path:
+    text = str(path)
+    if text.startswith(ASSET_PREFIX):
+        return assets_dir() / text[len(ASSET_PREFIX):]
+    return Path(text).expanduser()
+
+
+def is_local(path: str | Path) -> bool:
+    """True for anything that should exist on disk (as opposed to a hub id such as ``camembert-base``)."""
+    text = str(path)
+    return text.startswith((ASSET_PREFIX, "/", ".", "~")) or resolve(text).exists()

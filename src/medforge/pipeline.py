@@ -1,0 +1,177 @@
+"""Runs stages in order, each into ``RUN_DIR/<stage>/``, skipping those already done.
+
+A stage's key hashes its resolved config, the run seed, the fingerprints of its external
+input files and the keys of the stages it reads. A finished stage leaves a marker holding
+its key; a rerun skips a stage whose marker matches and reruns it (and so, through the
+chained keys, every stage after it) when anything changed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import time
+import typing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from medforge import config as cfglib
+from medforge import log, meta
+from medforge.corpus.config import PrepareConfig
+from medforge.errors import ConfigError, MedforgeError
+from medforge.evaluate.config import EvaluateConfig
+from medforge.export.config import ExportConfig
+from medforge.pretrain.config import PretrainConfig
+from medforge.tokenizer.config import TokenizerConfig
+
+MARKER = "_COMPLETED.json"
+logger = log.get("pipeline")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # config section and CLI subcommand
+    dirname: str  # folder under RUN_DIR
+    needs: tuple[str, ...]  # stages whose folders this one reads
+    entry: str  # "module:function", imported only when the stage runs (keeps --help fast)
+    help: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("prepare", "prepare", (), "medforge.corpus.prepare:run",
+          "Read, normalise and split the corpus into train/validation Parquet files."),
+    Stage("tokenizer", "tokenizer", ("prepare",), "medforge.tokenizer.train:run",
+          "Train a tokenizer on the prepared training split."),
+    Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "medforge.pretrain.train:run",
+          "Pack the corpus and pre-train a masked language model."),
+    Stage("evaluate", "evaluate", ("pretrain",), "medforge.evaluate.ner:run",
+          "Fine-tune on an NER task and score it (seqeval strict IOB2)."),
+    Stage("export", "model", ("prepare", "pretrain", "evaluate"), "medforge.export.hf:run",
+          "Write the model as a Hugging Face folder with a model card."),
+)
+STAGE_BY_NAME = {s.name: s for s in STAGES}
+
+
+@dataclass
+class PipelineConfig:
+    run_dir: str = cfglib.opt("runs/medforge", "Folder that receives one sub-folder per stage.")
+    seed: int = cfglib.opt(42, "Seed for splits, initialisation, masking and data order.")
+    prepare: PrepareConfig = cfglib.opt(PrepareConfig(), "")
+    tokenizer: TokenizerConfig = cfglib.opt(TokenizerConfig(), "")
+    pretrain: PretrainConfig = cfglib.opt(PretrainConfig(), "")
+    evaluate: EvaluateConfig = cfglib.opt(EvaluateConfig(), "")
+    export: ExportConfig = cfglib.opt(ExportConfig(), "")
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    raw = cfglib.load_yaml(path)
+    source = str(path)
+    if overrides:
+        raw = cfglib.apply_overrides(raw, overrides)
+        source = f"{path} (with command-line overrides)"
+    return cfglib.from_dict(PipelineConfig, raw, source=source)
+
+
+@dataclass
+class StageContext:
+    """What a stage function gets besides its own config."""
+
+    run_dir: Path
+    out: Path
+    seed: int
+    upstream: dict[str, Path]
+
+    def need(self, stage: str) -> Path:
+        """The folder of a finished upstream stage, or a clear error saying how to produce it."""
+        if stage not in self.upstream:
+            raise MedforgeError(f"stage '{stage}' has not completed in {self.run_dir}; run it first "
+                                f"(`medforge {stage} --config ...` or `medforge run ...`)")
+        return self.upstream[stage]
+
+
+def stage_dir(run_dir: Path, stage: Stage) -> Path:
+    return run_dir / stage.dirname
+
+
+def read_marker(folder: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def stage_key(stage: Stage, stage_cfg: Any, seed: int, upstream_keys: dict[str, str]) -> tuple[str, dict]:
+    inputs = {p: meta.fingerprint(p) for p in stage_cfg.input_paths()}
+    key = meta.hash_json({"stage": stage.name, "config": cfglib.to_dict(stage_cfg), "seed": seed,
+                          "inputs": inputs, "upstream": upstream_keys})
+    return key, inputs
+
+
+def _load_entry(entry: str):
+    module, _, func = entry.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run(cfg: PipelineConfig, only: list[str] | None = None, force: bool = False) -> dict[str, str]:
+    """Run the stages named in ``only`` (default: all) in pipeline order; return each stage's status."""
+    run_dir = Path(cfg.run_dir)
+    selected = set(only or STAGE_BY_NAME)
+    unknown = selected - set(STAGE_BY_NAME)
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {sorted(unknown)}; stages are {list(STAGE_BY_NAME)}")
+    keys: dict[str, str] = {}
+    dirs: dict[str, Path] = {}
+    status: dict[str, str] = {}
+    for stage in STAGES:
+        out = stage_dir(run_dir, stage)
+        marker = read_marker(out)
+        if stage.name not in selected:
+            if marker:
+                keys[stage.name], dirs[stage.name] = marker["key"], out
+            continue
+        stage_cfg = getattr(cfg, stage.name)
+        upstream_keys = {n: keys[n] for n in stage.needs if n in keys}
+        key, inputs = stage_key(stage, stage_cfg, cfg.seed, upstream_keys)
+        if marker and marker.get("key") == key and not force:
+            logger.info("stage %s: up to date in %s, skipped", stage.name, out)
+            keys[stage.name], dirs[stage.name] = key, out
+            status[stage.name] = "skipped"
+            continue
+        reason = "forced" if force and marker else "config or inputs changed" if marker else "not run yet"
+        logger.info("stage %s: running (%s) -> %s", stage.name, reason, out)
+        _run_stage(stage, stage_cfg, cfg, out, key, inputs, upstream_keys,
+                   {n: dirs[n] for n in stage.needs if n in dirs})
+        keys[stage.name], dirs[stage.name] = key, out
+        status[stage.name] = "ran"
+    return status
+
+
+def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key: str, inputs: dict,
+               upstream_keys: dict, upstream_dirs: dict) -> None:
+    if out.exists():
+        # The folder belongs to this stage and its marker is stale or absent: its content is outdated.
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    resolved = {"run_dir": cfg.run_dir, "seed": cfg.seed, stage.name: cfglib.to_dict(stage_cfg)}
+    cfglib.dump_yaml(resolved, out / "config.yaml")
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    ctx = StageContext(run_dir=Path(cfg.run_dir), out=out, seed=cfg.seed, upstream=upstream_dirs)
+    summary = _load_entry(stage.entry)(stage_cfg, ctx) or {}
+    wall = time.perf_counter() - t0
+    meta.write_json(out / "meta.json", {
+        "stage": stage.name, "key": key, "seed": cfg.seed, "started": started.isoformat(),
+        "wall_time_s": round(wall, 3), "versions": meta.versions(), "git": meta.git_commit(),
+        "input_fingerprints": inputs, "upstream_keys": upstream_keys, "summary": summary,
+    })
+    meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(timezone.utc).isoformat()})
+    logger.info("stage %s: done in %.1f s", stage.name, wall)
+
+
+def describe_stage(stage: Stage) -> str:
+    cls = typing.get_type_hints(PipelineConfig)[stage.name]
+    return cfglib.format_help(cls, prefix=stage.name + ".")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from medforge.config import opt
+from medforge.errors import ConfigError
+
+
+@dataclass
+class ModelConfig:
+    family: Literal["roberta"] = opt("roberta", "Architecture family of the encoder.")
+    preset: Literal["tiny", "mini", "small", "base", "large"] = opt(
+        "tiny", "Size preset: tiny (2x64), mini (4x256), small (4x512), base (12x768), large (24x1024).")
+
+
+@dataclass
+class PretrainConfig:
+    tokenizer: str | None = opt(None, "Tokenizer folder or hub id. Default: the tokenizer stage's output.")
+    model: ModelConfig = opt(ModelConfig(), "The encoder to train from scratch.")
+    seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
+    batch_size: int = opt(16, "Sequences per device per step.")
+    grad_accum: int = opt(1, "Gradient accumulation steps; global batch = batch_size x grad_accum x processes.")
+    max_steps: int = opt(300, "Optimizer steps to train for.")
+    learning_rate: float = opt(5e-4, "Peak learning rate, reached after warmup.")
+    warmup_steps: int = opt(30, "Linear warmup steps, then linear decay to 0 at max_steps.")
+    weight_decay: float = opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
+    adam_betas: list[float] = opt([0.9, 0.98], "AdamW betas; 0.98 is RoBERTa's choice for stability.")
+    adam_eps: float = opt(1e-6, "AdamW epsilon.")
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
+    mlm_probability: float = opt(0.15, "Share of tokens selected for prediction, re-drawn every time a "
+                                       "sequence is seen (dynamic masking).")
+    mask_replace_prob: float = opt(0.8, "Of the selected tokens, share replaced by the mask token.")
+    random_replace_prob: float = opt(0.1, "Of the selected tokens, share replaced by a random token "
+                                          "(the rest stay unchanged).")
+    eval_every: int = opt(100, "Steps between held-out MLM loss evaluations (and at the end).")
+    save_every: int = opt(100, "Steps between checkpoints (and at the end).")
+    keep_last: int = opt(2, "Checkpoints to keep; older ones are deleted.")
+    log_every: int = opt(10, "Steps between training-loss log lines.")
+
+    def validate(self, source: str) -> None:
+        for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",
+                    "keep_last", "log_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{source}: 'pretrain.{key}' must be at least 1, got {getattr(self, key)}")
+        if self.seq_len < 8:
+            raise ConfigError(f"{source}: 'pretrain.seq_len' must be at least 8, got {self.seq_len}")
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ConfigError(f"{source}: 'pretrain.mlm_probability' must be in (0, 1), got {self.mlm_probability}")
+        if self.mask_replace_prob + self.random_replace_prob > 1.0 or min(
+                self.mask_replace_prob, self.random_replace_prob) < 0:
+            raise ConfigError(f"{source}: 'pretrain.mask_replace_prob' + 'pretrain.random_replace_prob' must be "
+                              "non-negative and sum to at most 1")
+        if len(self.adam_betas) != 2:
+            raise ConfigError(f"{source}: 'pretrain.adam_betas' must have two values, got {self.adam_betas}")
+
+    def input_paths(self) -> list[str]:
+        return [self.tokenizer] if self.tokenizer else []

@@ -1,9 +1,10 @@
 """Runs stages in order, each into ``RUN_DIR/<stage>/``, skipping those already done.
 
 A stage's key hashes its resolved config, the run seed, the fingerprints of its external
-input files and the keys of the stages it reads. A finished stage leaves a marker holding
-its key; a rerun skips a stage whose marker matches and reruns it (and so, through the
-chained keys, every stage after it) when anything changed.
+input files and the identity of each run of the stages it reads (their key and finish
+time). A finished stage leaves a marker holding its key; a rerun skips a stage whose marker
+matches and reruns it when anything changed. Through the chained identities, a stage that
+ran again (changed, forced or interrupted) makes every stage after it run again too.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ def read_marker(folder: Path) -> dict | None:
         return None
 
 
+def run_identity(marker: dict) -> str:
+    return f"{marker['key']}@{marker['finished']}"
+
+
 def stage_key(stage: Stage, stage_cfg: Any, seed: int, upstream_keys: dict[str, str]) -> tuple[str, dict]:
     inputs = {p: meta.fingerprint(p) for p in stage_cfg.input_paths()}
     key = meta.hash_json({"stage": stage.name, "config": cfglib.to_dict(stage_cfg), "seed": seed,
@@ -131,29 +136,32 @@ def run(cfg: PipelineConfig, only: list[str] | None = None, force: bool = False)
         marker = read_marker(out)
         if stage.name not in selected:
             if marker:
-                keys[stage.name], dirs[stage.name] = marker["key"], out
+                keys[stage.name], dirs[stage.name] = run_identity(marker), out
             continue
         stage_cfg = getattr(cfg, stage.name)
         upstream_keys = {n: keys[n] for n in stage.needs if n in keys}
         key, inputs = stage_key(stage, stage_cfg, cfg.seed, upstream_keys)
         if marker and marker.get("key") == key and not force:
             logger.info("stage %s: up to date in %s, skipped", stage.name, out)
-            keys[stage.name], dirs[stage.name] = key, out
+            keys[stage.name], dirs[stage.name] = run_identity(marker), out
             status[stage.name] = "skipped"
             continue
         reason = "forced" if force and marker else "config or inputs changed" if marker else "not run yet"
         logger.info("stage %s: running (%s) -> %s", stage.name, reason, out)
-        _run_stage(stage, stage_cfg, cfg, out, key, inputs, upstream_keys,
-                   {n: dirs[n] for n in stage.needs if n in dirs})
-        keys[stage.name], dirs[stage.name] = key, out
+        marker = _run_stage(stage, stage_cfg, cfg, out, key, inputs, upstream_keys,
+                            {n: dirs[n] for n in stage.needs if n in dirs})
+        keys[stage.name], dirs[stage.name] = run_identity(marker), out
         status[stage.name] = "ran"
     return status
 
 
 def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key: str, inputs: dict,
-               upstream_keys: dict, upstream_dirs: dict) -> None:
+               upstream_keys: dict, upstream_dirs: dict) -> dict:
     if out.exists():
-        # The folder belongs to this stage and its marker is stale or absent: its content is outdated.
+        if any(out.iterdir()) and not (out / "config.yaml").is_file():
+            raise MedforgeError(f"{out} holds files that medforge did not write; move them away or "
+                                "choose another 'run_dir'")
+        # A folder of this stage whose marker is stale or absent: its content is outdated.
         shutil.rmtree(out)
     out.mkdir(parents=True)
     resolved = {"run_dir": cfg.run_dir, "seed": cfg.seed, stage.name: cfglib.to_dict(stage_cfg)}
@@ -168,8 +176,10 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
         "wall_time_s": round(wall, 3), "versions": meta.versions(), "git": meta.git_commit(),
         "input_fingerprints": inputs, "upstream_keys": upstream_keys, "summary": summary,
     })
-    meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(timezone.utc).isoformat()})
+    marker = {"key": key, "finished": datetime.now(timezone.utc).isoformat()}
+    meta.write_json(out / MARKER, marker)  # last: a stage without it is unfinished
     logger.info("stage %s: done in %.1f s", stage.name, wall)
+    return marker
 
 
 def describe_stage(stage: Stage) -> str:

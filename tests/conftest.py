@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SAMPLE = ROOT / "src" / "medforge" / "assets" / "sample"
+
+
+def shared_data(relative: str) -> Path:
+    """A file of ../shared/data, or a clean skip saying what is missing."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared real data sets are not on this machine)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_texts() -> list[str]:
+    texts = []
+    for name in ("en.txt", "fr.txt"):
+        texts += (SAMPLE / "corpus" / name).read_text(encoding="utf-8").splitlines()
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tmp_path_factory, sample_texts):
+    """A byte-level BPE trained on the embedded sample, saved and reloaded like a stage output."""
+    from transformers import AutoTokenizer
+
+    from medforge.tokenizer.config import TokenizerConfig
+    from medforge.tokenizer.train import train_byte_bpe
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    train_byte_bpe(iter(sample_texts), TokenizerConfig(vocab_size=1000)).save_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer_dir(tiny_tokenizer, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tokenizer-dir")
+    tiny_tokenizer.save_pretrained(folder)
+    return folder

@@ -1,0 +1,160 @@
+"""The demo pipeline, for real, through the CLI, with a tiny override so it runs in seconds."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.scheme import IOB2
+
+from medforge import cli
+from medforge.pipeline import MARKER
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "configs" / "demo.yaml"
+TINY = ["pretrain.max_steps=20", "pretrain.eval_every=10", "pretrain.save_every=10", "pretrain.log_every=5",
+        "pretrain.seq_len=64", "pretrain.warmup_steps=4", "tokenizer.vocab_size=800", "evaluate.epochs=5"]
+STAGE_DIRS = ("prepare", "tokenizer", "pretrain", "evaluate", "model")
+
+
+def run_cli(*args: str) -> int:
+    return cli.main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "run"
+    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY) == 0
+    return folder
+
+
+def test_every_stage_leaves_outputs_config_meta_and_marker(run_dir):
+    for name in STAGE_DIRS:
+        out = run_dir / name
+        assert (out / MARKER).is_file(), name
+        resolved = yaml.safe_load((out / "config.yaml").read_text())
+        assert resolved["seed"] == 42 and resolved["run_dir"] == str(run_dir)
+        info = json.loads((out / "meta.json").read_text())
+        assert {"versions", "git", "seed", "input_fingerprints", "wall_time_s", "key"} <= set(info)
+    assert yaml.safe_load((run_dir / "pretrain" / "config.yaml").read_text())["pretrain"]["max_steps"] == 20
+    assert (run_dir / "prepare" / "train.parquet").is_file() and (run_dir / "prepare" / "stats.json").is_file()
+    assert json.loads((run_dir / "prepare" / "meta.json").read_text())["input_fingerprints"]
+    assert (run_dir / "tokenizer" / "tokenizer.json").is_file()
+    assert sorted(p.name for p in (run_dir / "pretrain").glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]
+    checkpoint = run_dir / "pretrain" / "checkpoint-20"
+    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json"):
+        assert (checkpoint / name).is_file(), name
+    assert (run_dir / "evaluate" / "results.md").read_text().startswith("# sample-ner")
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "README.md"):
+        assert (run_dir / "model" / name).is_file(), name
+
+
+def test_pretraining_loss_starts_near_uniform_and_falls(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if "eval_loss" in r]
+    vocab = json.loads((run_dir / "model" / "config.json").read_text())["vocab_size"]
+    assert [r["step"] for r in evals] == [10, 20]
+    assert abs(train[0]["loss"] - math.log(vocab)) < 0.5  # an untrained model is close to uniform
+    assert train[-1]["loss"] < train[0]["loss"] - 0.3
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+    assert evals[-1]["eval_perplexity"] == pytest.approx(math.exp(evals[-1]["eval_loss"]))
+    assert all(r["tokens_per_s"] > 0 for r in train)
+    summary = json.loads((run_dir / "pretrain" / "train_summary.json").read_text())
+    assert summary["data"]["train"]["padding_fraction"] < 0.05
+
+
+def test_pretraining_is_reproducible_with_the_seed(run_dir, tmp_path):
+    shutil.copytree(run_dir / "prepare", tmp_path / "run" / "prepare")
+    shutil.copytree(run_dir / "tokenizer", tmp_path / "run" / "tokenizer")
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={tmp_path / 'run'}", *TINY) == 0
+
+    def losses(folder):
+        rows = (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(r).get("loss", json.loads(r).get("eval_loss")) for r in rows]
+
+    assert losses(tmp_path / "run") == pytest.approx(losses(run_dir), abs=1e-6)
+
+
+def test_second_run_skips_finished_stages(run_dir, capsys):
+    assert run_cli("run", DEMO, f"run_dir={run_dir}", *TINY) == 0
+    assert "prepare=skipped tokenizer=skipped pretrain=skipped evaluate=skipped export=skipped" in \
+        capsys.readouterr().out
+
+
+def test_changed_config_reruns_the_affected_stages_only(run_dir, capsys):
+    before = (run_dir / "pretrain" / MARKER).read_text()
+    assert run_cli("run", DEMO, f"run_dir={run_dir}", *TINY, "evaluate.learning_rate=0.002") == 0
+    assert "prepare=skipped tokenizer=skipped pretrain=skipped evaluate=ran export=ran" in capsys.readouterr().out
+    assert (run_dir / "pretrain" / MARKER).read_text() == before
+    assert yaml.safe_load((run_dir / "evaluate" / "config.yaml").read_text())["evaluate"]["learning_rate"] == 0.002
+
+
+def test_ner_scores_equal_seqeval_on_the_saved_predictions(run_dir):
+    from medforge.tasks.conll import read_predictions
+
+    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    gold, pred = read_predictions(run_dir / "evaluate" / "predictions" / "test.tsv")
+    assert len(gold) == results["data"]["test"]["sentences"] == 70
+    strict = {"mode": "strict", "scheme": IOB2}
+    assert results["test"]["f1"] == f1_score(gold, pred, **strict)
+    assert results["test"]["precision"] == precision_score(gold, pred, **strict)
+    assert results["test"]["recall"] == recall_score(gold, pred, **strict)
+    assert results["test"]["f1"] > 0.2  # a few epochs on the sample already find entities
+    assert 1 <= results["best_epoch"] <= 5
+
+
+def test_export_loads_in_plain_transformers_with_the_same_top_k(run_dir, capsys):
+    from transformers import pipeline
+
+    text = "The patient was treated with <mask>."
+    assert run_cli("fill-mask", run_dir / "model", text, "--top-k", "5", "--json") == 0
+    ours = json.loads(capsys.readouterr().out)[0]["masks"][0]["predictions"]
+    theirs = pipeline("fill-mask", model=str(run_dir / "model"), top_k=5)(text)
+    assert [p["token"] for p in ours] == [p["token"] for p in theirs]
+    assert [p["score"] for p in ours] == pytest.approx([p["score"] for p in theirs], abs=1e-6)
+
+
+def test_fill_mask_handles_several_masks_and_a_table(run_dir, capsys):
+    assert run_cli("fill-mask", run_dir / "model", "Le <mask> a une <mask>.", "--top-k", "3") == 0
+    out = capsys.readouterr().out
+    assert "mask 1:" in out and "mask 2:" in out
+
+
+def test_model_card_tells_the_story(run_dir):
+    card = (run_dir / "model" / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["pipeline_tag"] == "fill-mask" and header["language"] == ["en", "fr"]
+    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == round(results["test"]["f1"], 4)
+    for section in ("## Architecture", "## Training data", "## Training procedure", "## Evaluation",
+                    "asset:sample/corpus/en.txt", "| learning_rate | 0.001 |", "seqeval strict"):
+        assert section in card, section
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("prepare.inputs=[/nonexistent/corpus.txt]", "/nonexistent/corpus.txt: corpus file not found"),
+    ("evaluate.task.train=EMPTY", "expected 'token<TAB>tag'"),
+])
+def test_bad_inputs_fail_with_a_clear_message(run_dir, tmp_path, capsys, override, expected):
+    shutil.copytree(run_dir, tmp_path / "run")
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Fever\tB-DISEASE\nbroken\n")
+    override = override.replace("EMPTY", str(bad))
+    assert run_cli("run", DEMO, f"run_dir={tmp_path / 'run'}", *TINY, override) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    if "task.train" in override:
+        assert f"{bad}:2:" in err  # file and line
+
+
+def test_empty_corpus_fails_with_a_clear_message(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    assert run_cli("run", DEMO, f"run_dir={tmp_path / 'run'}", f"prepare.inputs=[{empty}]") == 2
+    assert "empty corpus" in capsys.readouterr().err

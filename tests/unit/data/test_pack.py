@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from medforge.corpus.store import SCHEMA
+from medforge.data.pack import build_packed, pack_stream
+
+BOS, EOS, PAD = 0, 2, 1
+
+
+def test_pack_stream_loses_no_token_and_pads_only_the_last_sequence():
+    rng = random.Random(0)
+    docs = [[rng.randint(5, 99) for _ in range(rng.randint(1, 40))] for _ in range(57)]
+    rows = list(pack_stream(docs, seq_len=16, bos=BOS, eos=EOS, pad=PAD))
+    assert all(len(r["input_ids"]) == 16 and r["input_ids"][0] == BOS for r in rows)
+    assert all(r["n_real"] == 16 for r in rows[:-1])
+    stream = [t for r in rows for t in r["input_ids"][1:r["n_real"]]]
+    expected = [t for d in docs for t in d + [EOS]]
+    assert stream == expected  # same tokens, same order, nothing dropped
+    last = rows[-1]
+    assert last["input_ids"][last["n_real"]:] == [PAD] * (16 - last["n_real"])
+
+
+def test_exact_fit_leaves_no_padded_sequence():
+    rows = list(pack_stream([[7] * 6, [8] * 6], seq_len=8, bos=BOS, eos=EOS, pad=PAD))
+    assert [r["n_real"] for r in rows] == [8, 8]
+
+
+def test_build_packed_conserves_tokens(tmp_path, tiny_tokenizer, sample_texts):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    docs = sample_texts[:30]
+    pq.write_table(pa.table({"text": docs, "source": ["s"] * 30, "line": list(range(30))}, schema=SCHEMA),
+                   corpus / "train.parquet")
+    packed, stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "packed")
+    doc_tokens = sum(len(tiny_tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs)
+    assert stats["document_tokens"] == doc_tokens and stats["documents"] == 30
+    assert stats["real_tokens"] == doc_tokens + stats["sequences"] + 30
+    assert len(packed) == stats["sequences"] and 0 <= stats["padding_fraction"] < 64 / (64 * len(packed)) + 1e-9
+    assert not list(tmp_path.joinpath("packed").glob(".cache-*"))

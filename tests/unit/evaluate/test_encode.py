@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import random
+
+from medforge.evaluate.encode import IGNORE, collate, encode_sentences, load_word_tokenizer
+
+
+def words_of(tokenizer_dir):
+    return load_word_tokenizer(str(tokenizer_dir))
+
+
+def test_every_word_gets_exactly_one_labelled_position(tiny_tokenizer_dir):
+    tok = words_of(tiny_tokenizer_dir)
+    rng = random.Random(0)
+    vocab = "patient fever pneumopathie the of a traitement insuffisance cardiaque 12 mg ; .".split()
+    sentences = [[rng.choice(vocab) for _ in range(rng.randint(1, 90))] for _ in range(40)]
+    tags = [["B-X" if i % 3 == 0 else "O" for i in range(len(s))] for s in sentences]
+    label2id = {"O": 0, "B-X": 1, "I-X": 2}
+    windows = encode_sentences(tok, sentences, tags, label2id, max_length=24)
+    covered = {}
+    for w in windows:
+        assert len(w.input_ids) <= 24 and w.input_ids[0] == tok.bos_token_id and w.input_ids[-1] == tok.eos_token_id
+        labelled = [i for i, label in enumerate(w.labels) if label != IGNORE]
+        assert labelled == w.word_positions
+        for k, position in enumerate(w.word_positions):
+            key = (w.sentence, w.first_word + k)
+            assert key not in covered
+            covered[key] = w.labels[position]
+    expected = {(s, i): label2id[t] for s, sent in enumerate(tags) for i, t in enumerate(sent)}
+    assert covered == expected  # every word once, with its own label
+    assert len(windows) > len(sentences)  # long sentences were windowed, not truncated
+
+
+def test_a_word_longer_than_the_window_still_gets_its_prediction(tiny_tokenizer_dir):
+    tok = words_of(tiny_tokenizer_dir)
+    windows = encode_sentences(tok, [["a", "x" * 200, "b"]], [["O", "B-X", "O"]], {"O": 0, "B-X": 1}, 10)
+    assert sum(len(w.word_positions) for w in windows) == 3
+
+
+def test_collate_pads_and_masks(tiny_tokenizer_dir):
+    tok = words_of(tiny_tokenizer_dir)
+    windows = encode_sentences(tok, [["a"], ["a", "b", "c"]], None, {"O": 0}, 16)
+    batch = collate(windows, tok.pad_token_id)
+    assert batch["input_ids"].shape[0] == 2
+    assert batch["attention_mask"][0].sum() == len(windows[0].input_ids)
+    assert (batch["labels"] == IGNORE).all()  # no tags given: nothing to learn from

@@ -122,7 +122,7 @@ def main() -> None:
     (OUT / "ner").mkdir(parents=True, exist_ok=True)
     for lang in ("en", "fr"):
         docs = []
-        for _ in range(90):
+        for _ in range(300):
             sentences = [detokenize(fill(rng.choice(TEMPLATES[lang]), lang, rng)) for _ in range(rng.randint(3, 6))]
             docs.append(" ".join(sentences))
         (OUT / "corpus" / f"{lang}.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")

@@ -145,6 +145,12 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
             raise bad
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 5e-4 (no dot) as a string; users mean the number.
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         return float(value)

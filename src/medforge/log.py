@@ -14,6 +14,10 @@ def is_main_process() -> bool:
 
 
 def setup(verbose: bool = False) -> None:
+    if not sys.stderr.isatty():
+        # the Hugging Face libraries read these at import: no bars in logs and pipes
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     root = logging.getLogger("medforge")
     if root.handlers:
         return

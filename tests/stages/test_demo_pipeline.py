@@ -133,7 +133,7 @@ def test_model_card_tells_the_story(run_dir):
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())
     assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == round(results["test"]["f1"], 4)
     for section in ("## Architecture", "## Training data", "## Training procedure", "## Evaluation",
-                    "asset:sample/corpus/en.txt", "| learning_rate | 0.001 |", "seqeval strict"):
+                    "asset:sample/corpus/en.txt", "| learning_rate | 0.002 |", "seqeval strict"):
         assert section in card, section
 
 

@@ -66,6 +66,10 @@ def test_overrides_parse_yaml_values_and_create_sections():
     assert obj.inner.size == 12 and obj.items == ["a", "b"] and obj.path is None and obj.name == "hello world"
 
 
+def test_exponent_without_a_dot_is_a_float():
+    assert cfglib.from_dict(Outer, cfglib.apply_overrides({}, ["rate=5e-4"])).rate == 5e-4
+
+
 def test_override_without_equals_is_an_error():
     with pytest.raises(ConfigError, match="key.sub=value"):
         cfglib.apply_overrides({}, ["inner.size"])

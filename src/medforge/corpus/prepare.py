@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tqdm.auto import tqdm
-
 from medforge import log, meta, paths
+from medforge.progress import bar
 from medforge.corpus.config import PrepareConfig
 from medforge.corpus.normalize import normalize
 from medforge.corpus.readers import read_documents
@@ -30,8 +29,8 @@ def run(cfg: PrepareConfig, ctx) -> dict:
     try:
         for path in cfg.inputs:
             counts: Counter = Counter()
-            for lineno, raw in tqdm(read_documents(path, cfg.text_field), desc=f"prepare {path}",
-                                    unit=" docs", leave=False):
+            for lineno, raw in bar(read_documents(path, cfg.text_field), desc=f"prepare {path}",
+                                   unit=" docs", leave=False):
                 counts["read"] += 1
                 text = normalize(raw, cfg.normalization)
                 if not text:

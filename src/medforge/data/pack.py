@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import datasets
+import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
 
 from medforge.corpus.store import split_path
@@ -46,8 +47,17 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path) -> 
     return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}")
 
 
+def _stats(n_docs: int, doc_tokens: int, n_seq: int, real: int, seq_len: int) -> dict:
+    return {"documents": n_docs, "document_tokens": doc_tokens, "sequences": n_seq, "seq_len": seq_len,
+            "real_tokens": real, "separator_tokens": n_seq + n_docs,
+            "padding_fraction": round(1 - real / max(n_seq * seq_len, 1), 6)}
+
+
 def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path) -> tuple[Dataset, dict]:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats."""
+    if pq.ParquetFile(split_path(corpus_dir, split)).metadata.num_rows == 0:
+        # an empty split (validation_fraction 0); datasets can neither read nor reload zero-row files
+        return Dataset.from_dict({"input_ids": [], "n_real": []}, features=FEATURES), _stats(0, 0, 0, 0, seq_len)
     cache = out_dir / f".cache-{split}"
     tokenized = tokenize_split(corpus_dir, split, tokenizer, cache)
     n_docs = len(tokenized)
@@ -57,17 +67,12 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
         yield from pack_stream((r["ids"] for r in tokenized), seq_len, tokenizer.bos_token_id,
                                tokenizer.eos_token_id, tokenizer.pad_token_id)
 
-    packed = Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache))
     target = out_dir / split
-    packed.save_to_disk(str(target))
-    del packed, tokenized
+    Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))
+    del tokenized
     shutil.rmtree(cache, ignore_errors=True)
     packed = datasets.load_from_disk(str(target))
-    n_seq = len(packed)
-    real = sum(packed["n_real"])
-    stats = {"documents": n_docs, "document_tokens": doc_tokens, "sequences": n_seq, "seq_len": seq_len,
-             "real_tokens": real, "separator_tokens": n_seq + n_docs,
-             "padding_fraction": round(1 - real / max(n_seq * seq_len, 1), 6)}
+    stats = _stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len)
     # Conservation: every document token is in exactly one sequence; the rest are bos/eos separators.
-    assert real == doc_tokens + n_seq + n_docs, stats
+    assert stats["real_tokens"] == doc_tokens + stats["separator_tokens"], stats
     return packed, stats

@@ -12,13 +12,13 @@ import math
 import torch
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import AutoModelForTokenClassification, get_linear_schedule_with_warmup
 
 from medforge import log, meta, paths
 from medforge.evaluate.config import EvaluateConfig
 from medforge.evaluate.encode import collate, encode_sentences, load_word_tokenizer
 from medforge.evaluate.report import write_report
+from medforge.progress import bar
 from medforge.tasks.conll import NerFile, read_conll, write_predictions
 from medforge.tasks.metrics import ner_scores
 
@@ -96,7 +96,7 @@ def run(cfg: EvaluateConfig, ctx) -> dict:
     model.train()
     for epoch in range(1, cfg.epochs + 1):
         running = 0.0
-        for batch in tqdm(loader, desc=f"fine-tune epoch {epoch}/{cfg.epochs}", leave=False):
+        for batch in bar(loader, desc=f"fine-tune epoch {epoch}/{cfg.epochs}", leave=False):
             loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

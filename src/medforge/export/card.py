@@ -24,6 +24,10 @@ def _corpus(stats: dict) -> str:
     return "\n".join(lines)
 
 
+def _number(value, fmt: str) -> str:
+    return "n/a (no validation split)" if value is None else format(value, fmt)
+
+
 def _hyperparameters(pretrain_cfg: dict, summary: dict) -> str:
     keys = ("seq_len", "batch_size", "grad_accum", "max_steps", "learning_rate", "warmup_steps",
             "weight_decay", "adam_betas", "adam_eps", "max_grad_norm", "mlm_probability", "mask_replace_prob",
@@ -31,9 +35,8 @@ def _hyperparameters(pretrain_cfg: dict, summary: dict) -> str:
     rows = [(k, pretrain_cfg[k]) for k in keys if k in pretrain_cfg]
     rows += [("global batch (sequences)", summary.get("global_batch")),
              ("tokens seen (non-padding)", summary.get("real_tokens")),
-             ("final held-out MLM loss", f"{summary['final_eval_loss']:.4f}" if summary.get("final_eval_loss") else "n/a"),
-             ("final held-out perplexity",
-              f"{summary['final_eval_perplexity']:.2f}" if summary.get("final_eval_perplexity") else "n/a"),
+             ("final held-out MLM loss", _number(summary.get("final_eval_loss"), ".4f")),
+             ("final held-out perplexity", _number(summary.get("final_eval_perplexity"), ".2f")),
              ("training time (s)", summary.get("wall_time_s"))]
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 

@@ -15,7 +15,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from medforge import log, meta
@@ -24,6 +23,7 @@ from medforge.data.pack import build_packed
 from medforge.errors import MedforgeError
 from medforge.models.presets import build_mlm
 from medforge.pretrain.checkpoint import save_checkpoint
+from medforge.progress import bar
 from medforge.pretrain.config import PretrainConfig
 from medforge.tokenizer.special import check_special_tokens
 
@@ -109,8 +109,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     real_tokens, window_tokens, window_start = 0, 0, time.perf_counter()
     start = time.perf_counter()
     epoch = index = 0
-    progress = tqdm(range(1, cfg.max_steps + 1), desc="pretrain", unit="step",
-                    disable=not accelerator.is_main_process)
+    progress = bar(range(1, cfg.max_steps + 1), desc="pretrain", unit="step")
     for step in progress:
         step_loss = 0.0
         for micro in range(cfg.grad_accum):
@@ -137,6 +136,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             record({"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0],
                     "tokens_per_s": window_tokens / max(elapsed, 1e-9), "real_tokens": real_tokens,
                     "epoch": epoch})
+            logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, cfg.max_steps, step_loss,
+                        history[-1]["lr"], history[-1]["tokens_per_s"])
             window_tokens, window_start = 0, time.perf_counter()
         if (step % cfg.eval_every == 0 or step == cfg.max_steps) and len(val_ds):
             row = {"step": step, **evaluate_mlm(model, val_ds, tokenizer, cfg, ctx.seed, accelerator)}

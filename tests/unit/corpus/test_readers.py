@@ -47,7 +47,7 @@ def test_missing_file_unsupported_suffix_and_bad_encoding(tmp_path):
 
 def test_asset_prefix_reads_the_embedded_sample():
     docs = list(read_documents("asset:sample/corpus/fr.txt"))
-    assert len(docs) == 90 and all(text for _, text in docs)
+    assert len(docs) == 300 and all(text for _, text in docs)
 
 
 def test_normalize_forms_and_spaces():

@@ -41,3 +41,11 @@ def test_build_packed_conserves_tokens(tmp_path, tiny_tokenizer, sample_texts):
     assert stats["real_tokens"] == doc_tokens + stats["sequences"] + 30
     assert len(packed) == stats["sequences"] and 0 <= stats["padding_fraction"] < 64 / (64 * len(packed)) + 1e-9
     assert not list(tmp_path.joinpath("packed").glob(".cache-*"))
+
+
+def test_an_empty_split_packs_to_no_sequence(tmp_path, tiny_tokenizer):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    pq.write_table(pa.table({"text": [], "source": [], "line": []}, schema=SCHEMA), corpus / "validation.parquet")
+    packed, stats = build_packed(corpus, "validation", tiny_tokenizer, 64, tmp_path / "packed")
+    assert len(packed) == 0 and stats["sequences"] == 0 and stats["real_tokens"] == 0

@@ -35,10 +35,10 @@ def tiny_tokenizer(tmp_path_factory, sample_texts):
     from transformers import AutoTokenizer
 
     from medforge.tokenizer.config import TokenizerConfig
-    from medforge.tokenizer.train import train_byte_bpe
+    from medforge.tokenizer.train import train_tokenizer
 
     folder = tmp_path_factory.mktemp("tokenizer")
-    train_byte_bpe(iter(sample_texts), TokenizerConfig(vocab_size=1000)).save_pretrained(folder)
+    train_tokenizer(iter(sample_texts), TokenizerConfig(vocab_size=1000), folder, 0, sample_texts[:20])
     return AutoTokenizer.from_pretrained(folder)
 
 

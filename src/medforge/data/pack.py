@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
 
 from medforge.corpus.store import split_path
+from medforge.tokenizer.japanese import preprocessor
 
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "n_real": Value("int32")})
 
@@ -40,9 +41,11 @@ def pack_stream(docs: Iterable[list[int]], seq_len: int, bos: int, eos: int, pad
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path) -> Dataset:
     """One row of token ids (no special tokens) per document, tokenized in batches by ``datasets``."""
     docs = Dataset.from_parquet(str(split_path(corpus_dir, split)), cache_dir=str(cache_dir))
+    prepare = preprocessor(tokenizer)
 
     def encode(batch):
-        return {"ids": tokenizer(batch["text"], add_special_tokens=False)["input_ids"]}
+        texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
+        return {"ids": tokenizer(texts, add_special_tokens=False)["input_ids"]}
 
     return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}")
 
@@ -64,8 +67,9 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     doc_tokens = sum(len(ids) for ids in tokenized["ids"])
 
     def rows():
-        yield from pack_stream((r["ids"] for r in tokenized), seq_len, tokenizer.bos_token_id,
-                               tokenizer.eos_token_id, tokenizer.pad_token_id)
+        # cls/sep: <s> </s> for RoBERTa and CamemBERT, [CLS] [SEP] for BERT
+        yield from pack_stream((r["ids"] for r in tokenized), seq_len, tokenizer.cls_token_id,
+                               tokenizer.sep_token_id, tokenizer.pad_token_id)
 
     target = out_dir / split
     Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))

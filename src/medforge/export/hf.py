@@ -23,9 +23,12 @@ SAMPLE = "The patient was admitted with fever and cough."
 
 
 def check_config_ids(model_config, tokenizer, where: str) -> None:
-    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+    # BERT layouts have no bos/eos: the model's bos/eos are its [CLS]/[SEP]
+    expected = {"pad_token_id": tokenizer.pad_token_id,
+                "bos_token_id": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
+                "eos_token_id": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id}
+    for name, in_tokenizer in expected.items():
         in_config = getattr(model_config, name, None)
-        in_tokenizer = getattr(tokenizer, name, None)
         if in_config is not None and in_config != in_tokenizer:
             raise MedforgeError(f"{where}: config.json has {name}={in_config} but the tokenizer says "
                                 f"{in_tokenizer}; the model would read the wrong token")

@@ -26,8 +26,8 @@ def roberta_config(preset: str, tokenizer, seq_len: int) -> RobertaConfig:
         # RoBERTa numbers positions from pad_token_id + 1, so it needs that many extra slots.
         max_position_embeddings=seq_len + tokenizer.pad_token_id + 1,
         type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
     )
 
 

@@ -1,11 +1,73 @@
-"""Special-token layouts per model family, and the checks every saved tokenizer must pass."""
+"""Special-token layouts per model family, and the checks every saved tokenizer must pass.
+
+A layout says which special tokens exist, which ids they take, how a sequence is wrapped,
+and which ``transformers`` class loads the folder. Getting these right here is what lets
+users skip DrBERT's hand-patched ``vocab_size=32005, bos=5``.
+"""
 
 from __future__ import annotations
 
-from medforge.errors import MedforgeError
+from dataclasses import dataclass
 
-# RoBERTa's layout: ids 0..4 in this order, as fairseq's dictionary puts them.
-ROBERTA_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
+from medforge.errors import ConfigError, MedforgeError
+
+
+@dataclass(frozen=True)
+class Layout:
+    family: str
+    tokenizer_class: str  # written to tokenizer_config.json for its native algorithm
+    native_algorithm: str  # the algorithm that class rebuilds itself around
+    head: tuple[str, ...]  # special tokens at ids 0..len(head)-1, in this order
+    tail: tuple[str, ...]  # special tokens appended after the learned vocabulary
+    roles: dict[str, str]  # transformers attribute -> token
+    single: str  # post-processor template for one sequence
+    pair: str  # ... and for a pair
+
+    def loading_class(self, algorithm: str) -> str:
+        """The family's class where it fits the algorithm; otherwise the generic class, which loads
+        tokenizer.json as it is (BertTokenizer rebuilds a WordPiece pipeline, so a SentencePiece
+        vocabulary in the BERT layout needs the generic class)."""
+        return self.tokenizer_class if algorithm == self.native_algorithm else "TokenizersBackend"
+
+    @property
+    def specials(self) -> tuple[str, ...]:
+        return self.head + self.tail
+
+    @property
+    def mask(self) -> str:
+        return self.roles["mask_token"]
+
+    @property
+    def unk(self) -> str:
+        return self.roles["unk_token"]
+
+
+_FAIRSEQ_ROLES = {"bos_token": "<s>", "eos_token": "</s>", "cls_token": "<s>", "sep_token": "</s>",
+                  "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}
+
+LAYOUTS: dict[str, Layout] = {
+    # RoBERTa: fairseq's dictionary puts <s> <pad> </s> <unk> first.
+    "roberta": Layout("roberta", "RobertaTokenizer", "byte_bpe", ("<s>", "<pad>", "</s>", "<unk>", "<mask>"), (),
+                      _FAIRSEQ_ROLES, "<s> $A </s>", "<s> $A </s> </s> $B </s>"),
+    # CamemBERT: fairseq's four, then SentencePiece's own <unk> <s> </s> (so bos=5, eos=6),
+    # then the pieces, and <mask> last: a 32k SentencePiece model gives vocab_size 32005.
+    # v5's CamembertTokenizer replaces the pre-tokenizer on load, so the generic class (which loads
+    # tokenizer.json as written) is used; the reload check in tokenizer/train.py holds us to it.
+    "camembert": Layout("camembert", "TokenizersBackend", "sp_unigram",
+                        ("<s>NOTUSED", "<pad>", "</s>NOTUSED", "<unk>", "<unk>NOTUSED", "<s>", "</s>"), ("<mask>",),
+                        _FAIRSEQ_ROLES, "<s> $A </s>", "<s> $A </s> </s> $B </s>"),
+    # BERT (PubMedBERT, JMedRoBERTa's BERT-style [MASK]).
+    "bert": Layout("bert", "BertTokenizer", "wordpiece", ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"), (),
+                   {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]",
+                    "mask_token": "[MASK]"},
+                   "[CLS]:0 $A:0 [SEP]:0", "[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1"),
+}
+
+
+def layout_for(family: str) -> Layout:
+    if family not in LAYOUTS:
+        raise ConfigError(f"unknown model family '{family}'; families are {list(LAYOUTS)}")
+    return LAYOUTS[family]
 
 
 def check_special_tokens(tokenizer, where: str, vocab_size: int | None = None) -> dict[str, int]:

@@ -36,12 +36,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     run.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
 
-    for stage in pipeline.STAGES:
-        p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
-                           epilog=pipeline.describe_stage(stage))
+    def stage_args(p):
         p.add_argument("--config", required=True, help="pipeline YAML file; this stage reads its own section")
         p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
         p.add_argument("--force", action="store_true", help="rerun the stage even if up to date")
+
+    for stage in pipeline.STAGES:
+        if stage.name == "tokenizer":
+            _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args)
+            continue
+        p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
+                           epilog=pipeline.describe_stage(stage))
+        stage_args(p)
 
     fm = sub.add_parser("fill-mask", help="predict the masked words of a text")
     fm.add_argument("model", help="model folder (or hub id where a network is available)")
@@ -50,6 +56,78 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
     fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
+
+
+def _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args) -> None:
+    group = sub.add_parser("tokenizer", help="train, audit or adapt tokenizers",
+                           description="Tokenizers: train (the pipeline stage), audit, adapt.")
+    actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    train = actions.add_parser("train", help=stage.help, description=stage.help, formatter_class=fmt,
+                               epilog=pipeline.describe_stage(stage))
+    stage_args(train)
+    audit = actions.add_parser("audit", help="fertility, split share, UNK rate, overlap on domain text",
+                               description="Compare tokenizers on held-out domain text; writes audit.{md,csv,json,png}.")
+    audit.add_argument("tokenizers", nargs="+", help="tokenizer or model folders (or hub ids)")
+    audit.add_argument("--text", required=True, help="held-out domain text, one document or sentence per line")
+    audit.add_argument("--out", default="tokenizer-audit", help="folder for the reports (default: tokenizer-audit)")
+    audit.add_argument("--top", type=int, default=20, help="most fragmented words listed per tokenizer (default: 20)")
+    adapt = actions.add_parser("adapt", help="add domain tokens to a base model's vocabulary",
+                               description="Extend a base tokenizer with the K domain words that save the most "
+                                           "tokens, and resize and initialise the model's embeddings.")
+    adapt.add_argument("base", help="base model (or tokenizer) folder, or hub id")
+    adapt.add_argument("--corpus", nargs="+", required=True, help="domain text files, one document per line")
+    adapt.add_argument("--add", type=int, default=1000, help="new tokens to add, K (default: 1000)")
+    adapt.add_argument("--min-count", type=int, default=5, help="ignore words rarer than this (default: 5)")
+    adapt.add_argument("--out", required=True, help="output folder (must be empty or absent)")
+    adapt.add_argument("--force", action="store_true", help="write into a non-empty --out")
+
+
+def _tokenizer_action(args) -> int:
+    if args.action == "train":
+        return _stage(args, "tokenizer")
+    if args.action == "audit":
+        from medforge.tokenizer.audit import Audited, audit, read_lines, write_reports
+        from medforge.tokenizer.load import load_word_tokenizer
+
+        lines = read_lines(args.text)
+        names = _unique_names(args.tokenizers)
+        audited = [Audited(name, load_word_tokenizer(_model_ref(t))) for name, t in zip(names, args.tokenizers)]
+        result = audit(audited, lines, top=args.top)
+        write_reports(result, Path(args.out), args.text)
+        print((Path(args.out) / "audit.md").read_text(encoding="utf-8").split("\n## Vocabulary")[0])
+        print(f"reports in {args.out}/ (audit.md, audit.csv, audit.json, audit.png)")
+        return 0
+    from medforge.tokenizer.adapt import adapt_cli
+
+    return adapt_cli(args)
+
+
+def _model_ref(ref: str) -> str:
+    from medforge import paths
+
+    local = paths.resolve(ref)
+    if paths.is_local(ref) and not local.exists():
+        from medforge.errors import InputError
+
+        raise InputError(f"{local}: tokenizer folder not found")
+    return str(local) if local.exists() else ref
+
+
+def _unique_names(refs: list[str]) -> list[str]:
+    names = [Path(r.rstrip("/")).name or r for r in refs]
+    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names, start=1)]
+
+
+def _stage(args, name: str | None) -> int:
+    pipeline = _pipeline()
+    cfg = pipeline.load(args.config, args.overrides)
+    status = pipeline.run(cfg, only=None if name is None else [name], force=args.force)
+    export_dir = pipeline.stage_dir(Path(cfg.run_dir), pipeline.STAGE_BY_NAME["export"])
+    if name in (None, "export") and (export_dir / pipeline.MARKER).exists():
+        print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "
+              f"\"The patient was treated with <mask>.\")")
+    print(" ".join(f"{stage}={state}" for stage, state in status.items()))
+    return 0
 
 
 def _fill_mask(args) -> int:
@@ -82,16 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fill-mask":
             return _fill_mask(args)
-        pipeline = _pipeline()
-        cfg = pipeline.load(args.config, args.overrides)
-        only = None if args.command == "run" else [args.command]
-        status = pipeline.run(cfg, only=only, force=args.force)
-        export_dir = pipeline.stage_dir(Path(cfg.run_dir), pipeline.STAGE_BY_NAME["export"])
-        if args.command in ("run", "export") and (export_dir / pipeline.MARKER).exists():
-            print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "
-                  f"\"The patient was treated with <mask>.\")")
-        print(" ".join(f"{name}={state}" for name, state in status.items()))
-        return 0
+        if args.command == "tokenizer":
+            return _tokenizer_action(args)
+        return _stage(args, None if args.command == "run" else args.command)
     except MedforgeError as exc:
         print(f"medforge: error: {exc}", file=sys.stderr)
         return 2

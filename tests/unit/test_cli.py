@@ -5,13 +5,13 @@ import pytest
 from medforge import cli
 
 
-@pytest.mark.parametrize("stage", ["prepare", "tokenizer", "pretrain", "evaluate", "export"])
-def test_stage_help_lists_its_options_with_defaults(stage, capsys):
+@pytest.mark.parametrize("command", [["prepare"], ["tokenizer", "train"], ["pretrain"], ["evaluate"], ["export"]])
+def test_stage_help_lists_its_options_with_defaults(command, capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli.main([stage, "--help"])
+        cli.main(command + ["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert f"{stage}." in out and "default:" in out and "--config" in out
+    assert f"{command[0]}." in out and "default:" in out and "--config" in out
 
 
 def test_run_help_lists_all_sections(capsys):

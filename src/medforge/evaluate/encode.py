@@ -9,18 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transformers import AutoTokenizer
-
 IGNORE = -100
-
-
-def load_word_tokenizer(name_or_path: str):
-    """A tokenizer for pre-split words; byte-level BPE needs ``add_prefix_space`` for that."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-    pre = getattr(getattr(tokenizer, "backend_tokenizer", None), "pre_tokenizer", None)
-    if pre is not None and "ByteLevel" in repr(pre):
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path, add_prefix_space=True)
-    return tokenizer
 
 
 @dataclass

@@ -16,11 +16,12 @@ from transformers import AutoModelForTokenClassification, get_linear_schedule_wi
 
 from medforge import log, meta, paths
 from medforge.evaluate.config import EvaluateConfig
-from medforge.evaluate.encode import collate, encode_sentences, load_word_tokenizer
+from medforge.evaluate.encode import collate, encode_sentences
 from medforge.evaluate.report import write_report
 from medforge.progress import bar
 from medforge.tasks.conll import NerFile, read_conll, write_predictions
 from medforge.tasks.metrics import ner_scores
+from medforge.tokenizer.load import load_word_tokenizer
 
 logger = log.get("evaluate")
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import random
 
-from medforge.evaluate.encode import IGNORE, collate, encode_sentences, load_word_tokenizer
+from medforge.evaluate.encode import IGNORE, collate, encode_sentences
+from medforge.tokenizer.load import load_word_tokenizer
 
 
 def words_of(tokenizer_dir):

@@ -53,8 +53,13 @@ def _learned_target(cfg: TokenizerConfig, layout: Layout) -> int:
     return round_up(cfg.vocab_size, cfg.vocab_multiple) - len(layout.specials)
 
 
-def _fill_to_multiple(n_before_tail: int, layout: Layout, multiple: int) -> int:
-    return round_up(n_before_tail + len(layout.tail), multiple) - n_before_tail - len(layout.tail)
+def _fill_to_multiple(n_before_tail: int, layout: Layout, multiple: int, target: int) -> int:
+    total = n_before_tail + len(layout.tail)
+    if total > target:
+        raise MedforgeError(f"the corpus needs {total} tokens (its alphabet plus the special tokens) but "
+                            f"vocab_size allows {target}; raise 'tokenizer.vocab_size' (or, for SentencePiece, "
+                            "lower 'tokenizer.character_coverage')")
+    return round_up(total, multiple) - total
 
 
 def train_byte_bpe(texts: list[str], cfg: TokenizerConfig, layout: Layout) -> Tokenizer:
@@ -66,7 +71,7 @@ def train_byte_bpe(texts: list[str], cfg: TokenizerConfig, layout: Layout) -> To
                                   min_frequency=cfg.min_frequency, special_tokens=list(layout.head),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer)
-    return _pad_vocab(tok, layout, cfg.vocab_multiple)
+    return _pad_vocab(tok, layout, cfg)
 
 
 def train_wordpiece(texts: list[str], cfg: TokenizerConfig, layout: Layout) -> Tokenizer:
@@ -78,14 +83,15 @@ def train_wordpiece(texts: list[str], cfg: TokenizerConfig, layout: Layout) -> T
                                         min_frequency=cfg.min_frequency, special_tokens=list(layout.head),
                                         continuing_subword_prefix="##", show_progress=False)
     tok.train_from_iterator(texts, trainer)
-    return _pad_vocab(tok, layout, cfg.vocab_multiple)
+    return _pad_vocab(tok, layout, cfg)
 
 
-def _pad_vocab(tok: Tokenizer, layout: Layout, multiple: int) -> Tokenizer:
+def _pad_vocab(tok: Tokenizer, layout: Layout, cfg: TokenizerConfig) -> Tokenizer:
     """BPE/WordPiece: filler entries (never produced: no merge or match makes them), then the tail."""
     data = json.loads(tok.to_str())
     vocab: dict[str, int] = data["model"]["vocab"]
-    for i in range(_fill_to_multiple(len(vocab), layout, multiple)):
+    target = round_up(cfg.vocab_size, cfg.vocab_multiple)
+    for i in range(_fill_to_multiple(len(vocab), layout, cfg.vocab_multiple, target)):
         vocab[filler(i)] = len(vocab)
     for special in layout.tail:
         vocab[special] = len(vocab)
@@ -132,7 +138,8 @@ def sentencepiece_to_backend(model_proto: bytes, cfg: TokenizerConfig, layout: L
 
     sp = spm.SentencePieceProcessor(model_proto=model_proto)
     pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(1, sp.get_piece_size())]  # 0 is <unk>
-    n_fill = _fill_to_multiple(len(layout.head) + len(pieces), layout, cfg.vocab_multiple)
+    n_fill = _fill_to_multiple(len(layout.head) + len(pieces), layout, cfg.vocab_multiple,
+                               round_up(cfg.vocab_size, cfg.vocab_multiple))
     fillers = [filler(i) for i in range(n_fill)]
     names = list(layout.head) + [p for p, _ in pieces] + fillers + list(layout.tail)
     if cfg.algorithm == "sp_bpe":

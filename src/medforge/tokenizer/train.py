@@ -88,6 +88,7 @@ def train_tokenizer(texts, cfg: TokenizerConfig, out: Path, seed: int, held_out:
                 report["documents_used"], report["bytes_used"] / 1e6, report["bytes_seen"] / 1e6)
     backend, sp_model = train_backend(sample, cfg, layout)
     tokenizer = save_tokenizer(backend, layout, cfg, out, sp_model)
+    tokenizer.model_max_length = 1 << 62  # this copy only measures whole documents, never feeds a model
     checks = verify(tokenizer, backend, layout, held_out or sample[:200], str(out))
     words = sum(len(t.split()) for t in held_out) or 1
     n_learned = sum(1 for t in tokenizer.get_vocab() if not t.startswith("<unused") and t not in layout.specials)

@@ -106,6 +106,21 @@ def test_check_catches_ids_outside_the_model_vocabulary(tiny_tokenizer):
         check_special_tokens(tiny_tokenizer, "small-model", vocab_size=3)
 
 
+def test_vocabulary_smaller_than_the_alphabet_is_a_clear_error(tmp_path):
+    alphabet = ["".join(chr(0x4E00 + i + j) for j in range(3)) for i in range(0, 600, 3)]  # 600 kanji
+    with pytest.raises(MedforgeError, match="raise 'tokenizer.vocab_size'"):
+        train(tmp_path, alphabet * 3, [], algorithm="wordpiece", family="bert", vocab_size=128)
+
+
+@pytest.mark.parametrize("field, value", [("algorithm", "bpe"), ("family", "gpt2"), ("vocab_size", 50)])
+def test_bad_config_values_are_rejected(field, value):
+    from medforge.config import from_dict
+    from medforge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field):
+        from_dict(TokenizerConfig, {field: value})
+
+
 def test_empty_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(MedforgeError, match="empty corpus"):
         train(tmp_path, [], [])

@@ -158,3 +158,18 @@ def test_empty_corpus_fails_with_a_clear_message(tmp_path, capsys):
     empty.write_text("\n  \n")
     assert run_cli("run", DEMO, f"run_dir={tmp_path / 'run'}", f"prepare.inputs=[{empty}]") == 2
     assert "empty corpus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algorithm, family, mask", [("sp_bpe", "camembert", "<mask>"),
+                                                     ("wordpiece", "bert", "[MASK]")])
+def test_other_tokenizer_layouts_run_through_to_the_exported_model(tmp_path, capsys, algorithm, family, mask):
+    folder = tmp_path / "run"
+    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY, "evaluate.epochs=1", f"tokenizer.algorithm={algorithm}",
+                   f"tokenizer.family={family}") == 0
+    capsys.readouterr()
+    assert run_cli("fill-mask", folder / "model", f"Le patient a une {mask}.", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result[0]["masks"]) == 1 and len(result[0]["masks"][0]["predictions"]) == 5
+    config = json.loads((folder / "model" / "config.json").read_text())
+    assert config["vocab_size"] % 64 == 0 and f'fill("The patient was treated with {mask}.")' in \
+        (folder / "model" / "README.md").read_text()

@@ -91,7 +91,10 @@ def _tokenizer_action(args) -> int:
 
         lines = read_lines(args.text)
         names = _unique_names(args.tokenizers)
-        audited = [Audited(name, load_word_tokenizer(_model_ref(t))) for name, t in zip(names, args.tokenizers)]
+        from medforge.paths import model_ref
+
+        audited = [Audited(name, load_word_tokenizer(model_ref(t, "tokenizer"))) for name, t in
+                   zip(names, args.tokenizers)]
         result = audit(audited, lines, top=args.top)
         write_reports(result, Path(args.out), args.text)
         print((Path(args.out) / "audit.md").read_text(encoding="utf-8").split("\n## Vocabulary")[0])
@@ -100,17 +103,6 @@ def _tokenizer_action(args) -> int:
     from medforge.tokenizer.adapt import adapt_cli
 
     return adapt_cli(args)
-
-
-def _model_ref(ref: str) -> str:
-    from medforge import paths
-
-    local = paths.resolve(ref)
-    if paths.is_local(ref) and not local.exists():
-        from medforge.errors import InputError
-
-        raise InputError(f"{local}: tokenizer folder not found")
-    return str(local) if local.exists() else ref
 
 
 def _unique_names(refs: list[str]) -> list[str]:

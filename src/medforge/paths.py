@@ -23,3 +23,15 @@ def is_local(path: str | Path) -> bool:
     """True for anything that should exist on disk (as opposed to a hub id such as ``camembert-base``)."""
     text = str(path)
     return text.startswith((ASSET_PREFIX, "/", ".", "~")) or resolve(text).exists()
+
+
+def model_ref(ref: str, what: str = "model") -> str:
+    """A local folder as a resolved path, a hub id as it is; a path that looks local but is missing is an error."""
+    from medforge.errors import InputError
+
+    local = resolve(ref)
+    if local.exists():
+        return str(local)
+    if is_local(ref):
+        raise InputError(f"{local}: {what} folder not found")
+    return ref

@@ -73,7 +73,6 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
 
     target = out_dir / split
     Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))
-    del tokenized
     shutil.rmtree(cache, ignore_errors=True)
     packed = datasets.load_from_disk(str(target))
     stats = _stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len)

@@ -5,13 +5,16 @@ from __future__ import annotations
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from medforge.evaluate.report import pct, results_table
+from medforge.models.presets import position_offset
+
+_FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
 
 
 def _architecture(config) -> str:
     rows = [("layers", config.num_hidden_layers), ("attention heads", config.num_attention_heads),
             ("hidden size", config.hidden_size), ("feed-forward size", config.intermediate_size),
             ("vocabulary", config.vocab_size),
-            ("max sequence length", config.max_position_embeddings - config.pad_token_id - 1)]
+            ("max sequence length", config.max_position_embeddings - position_offset(config))]
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
@@ -68,7 +71,7 @@ def build_card(name: str, description: str, language: list[str], license: str, m
 
 ## Architecture
 
-RoBERTa encoder (`{model_config.architectures[0] if model_config.architectures else "RobertaForMaskedLM"}`).
+{_FAMILY_NAMES.get(model_config.model_type, model_config.model_type)} encoder, saved as `{(model_config.architectures or ["a masked language model"])[0]}`.
 
 {_architecture(model_config)}
 

@@ -10,10 +10,7 @@ from medforge.errors import InputError, MedforgeError
 
 
 def load(model: str):
-    local = paths.resolve(model)
-    name = str(local) if local.exists() else model
-    if paths.is_local(model) and not local.exists():
-        raise InputError(f"{local}: model folder not found")
+    name = paths.model_ref(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
         mlm = AutoModelForMaskedLM.from_pretrained(name).eval()

@@ -9,15 +9,19 @@ from medforge.errors import ConfigError
 
 @dataclass
 class ModelConfig:
-    family: Literal["roberta"] = opt("roberta", "Architecture family of the encoder.")
+    family: Literal["roberta", "camembert", "bert"] = opt("roberta", "Architecture family of a new encoder.")
     preset: Literal["tiny", "mini", "small", "base", "large"] = opt(
         "tiny", "Size preset: tiny (2x64), mini (4x256), small (4x512), base (12x768), large (24x1024).")
+    init_from: str | None = opt(None, "Continual pre-training: start from this model folder or hub id (family "
+                                      "and preset are then ignored). Set 'pretrain.tokenizer' to its tokenizer.")
 
 
 @dataclass
 class PretrainConfig:
     tokenizer: str | None = opt(None, "Tokenizer folder or hub id. Default: the tokenizer stage's output.")
-    model: ModelConfig = opt(ModelConfig(), "The encoder to train from scratch.")
+    model: ModelConfig = opt(ModelConfig(), "The encoder: a new one from a family and preset, or init_from.")
+    sparse_head: bool = opt(True, "Compute the MLM head only at masked positions (same loss, ~85% fewer head "
+                                  "FLOPs at 15% masking); the saved model is a standard *ForMaskedLM.")
     seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
     batch_size: int = opt(16, "Sequences per device per step.")
     grad_accum: int = opt(1, "Gradient accumulation steps; global batch = batch_size x grad_accum x processes.")
@@ -55,4 +59,4 @@ class PretrainConfig:
             raise ConfigError(f"{source}: 'pretrain.adam_betas' must have two values, got {self.adam_betas}")
 
     def input_paths(self) -> list[str]:
-        return [self.tokenizer] if self.tokenizer else []
+        return [p for p in (self.tokenizer, self.model.init_from) if p]

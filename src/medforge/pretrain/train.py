@@ -17,11 +17,12 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-from medforge import log, meta
+from medforge import log, meta, paths
 from medforge.data.collator import MLMCollator
 from medforge.data.pack import build_packed
 from medforge.errors import MedforgeError
-from medforge.models.presets import build_mlm
+from medforge.models.mlm import SparseMLM
+from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.checkpoint import save_checkpoint
 from medforge.progress import bar
 from medforge.pretrain.config import PretrainConfig
@@ -73,7 +74,7 @@ def evaluate_mlm(model, dataset, tokenizer, cfg: PretrainConfig, seed: int, acce
 def run(cfg: PretrainConfig, ctx) -> dict:
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     set_seed(ctx.seed)
-    tokenizer_dir = cfg.tokenizer or ctx.need("tokenizer")
+    tokenizer_dir = paths.model_ref(cfg.tokenizer, "tokenizer") if cfg.tokenizer else ctx.need("tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     check_special_tokens(tokenizer, str(tokenizer_dir))
     corpus = ctx.need("prepare")
@@ -86,13 +87,18 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     train_ds = train_ds.select_columns(["input_ids"])
     val_ds = val_ds.select_columns(["input_ids"])
 
-    model = build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len)
+    if cfg.model.init_from:
+        model = load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len)
+        described = f"continued from {cfg.model.init_from}"
+    else:
+        model = build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len)
+        described = f"new {cfg.model.family}-{cfg.model.preset}"
     n_params = sum(p.numel() for p in model.parameters())
-    logger.info("model: %s-%s, %.2fM parameters", cfg.model.family, cfg.model.preset, n_params / 1e6)
+    logger.info("model: %s, %.2fM parameters", described, n_params / 1e6)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
                                   betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
 
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
                            generator=torch.Generator().manual_seed(ctx.seed + 1))
@@ -118,14 +124,14 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             n_real = int(batch["attention_mask"].sum())
             real_tokens += n_real
             window_tokens += n_real
-            loss = model(**batch).loss / cfg.grad_accum
+            loss = objective(**batch) / cfg.grad_accum
             accelerator.backward(loss)
             step_loss += loss.item()
         if not math.isfinite(step_loss):
             raise MedforgeError(f"training loss became {step_loss} at step {step}; lower "
                                 f"'pretrain.learning_rate' (now {cfg.learning_rate}) or raise warmup")
         if cfg.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            accelerator.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

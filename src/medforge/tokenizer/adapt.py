@@ -185,7 +185,7 @@ def adapt(base: str, lines: list[str], k: int, out: Path, min_count: int = 5) ->
 
 
 def adapt_cli(args) -> int:
-    from medforge.cli import _model_ref
+    from medforge.paths import model_ref
 
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
@@ -194,7 +194,7 @@ def adapt_cli(args) -> int:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     lines = [line for path in args.corpus for line in read_lines(path)]
-    report = adapt(_model_ref(args.base), lines, args.add, out, args.min_count)
+    report = adapt(model_ref(args.base), lines, args.add, out, args.min_count)
     f, s = report["fertility"], report["split_share"]
     print(f"added {report['tokens_added']} tokens for {report['words_added']} words: vocabulary "
           f"{report['vocab_size']['before']} -> {report['vocab_size']['after']}; fertility {f['before']:.3f} -> "

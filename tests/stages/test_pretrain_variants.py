@@ -1,0 +1,73 @@
+"""Pre-training variants on the demo pipeline: model families, continual pre-training, bad configs."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pytest
+from transformers import AutoModelForMaskedLM
+
+from test_demo_pipeline import DEMO, TINY, run_cli
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("base") / "run"
+    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY, "pretrain.max_steps=40") == 0
+    return folder
+
+
+def losses(folder):
+    rows = [json.loads(r) for r in (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows if "loss" in r]
+
+
+def fresh(base_run, tmp_path):
+    for stage in ("prepare", "tokenizer"):
+        shutil.copytree(base_run / stage, tmp_path / "run" / stage)
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("family, architecture", [("bert", "BertForMaskedLM"), ("camembert", "CamembertForMaskedLM")])
+def test_each_family_trains_and_saves_a_standard_model(base_run, tmp_path, family, architecture):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=6",
+                   f"pretrain.model.family={family}") == 0
+    model = AutoModelForMaskedLM.from_pretrained(run / "pretrain" / "model")
+    assert type(model).__name__ == architecture
+
+
+def test_continual_pretraining_starts_where_the_saved_model_was(base_run, tmp_path):
+    run = fresh(base_run, tmp_path)
+    saved = base_run / "pretrain" / "model"
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=5",
+                   "pretrain.log_every=1", f"pretrain.model.init_from={saved}", f"pretrain.tokenizer={saved}") == 0
+    vocab = json.loads((saved / "config.json").read_text())["vocab_size"]
+    continued, scratch = losses(run)[0], losses(base_run)[0]
+    assert abs(scratch - math.log(vocab)) < 0.5  # from scratch: near uniform
+    assert continued < scratch - 0.5  # from the saved model: already trained
+    meta = json.loads((run / "pretrain" / "meta.json").read_text())
+    assert str(saved) in meta["input_fingerprints"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["pretrain.seq_len=256"], "longer than"),
+    (["tokenizer.vocab_size=1500"], "vocabularies disagree"),
+])
+def test_bad_continual_configs_are_clear_errors(base_run, tmp_path, capsys, overrides, message):
+    run = fresh(base_run, tmp_path)
+    saved = base_run / "pretrain" / "model"
+    tokenizer = "" if "tokenizer.vocab_size=1500" in overrides else f"pretrain.tokenizer={saved}"
+    args = [a for a in ("run", DEMO, f"run_dir={run}", *TINY, f"pretrain.model.init_from={saved}", tokenizer,
+                        *overrides) if a]
+    assert run_cli(*args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sparse_head_off_gives_the_same_training_run(base_run, tmp_path):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=40",
+                   "pretrain.sparse_head=false") == 0
+    assert losses(run) == pytest.approx(losses(base_run), abs=1e-4)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medforge.data.collator import MLMCollator
+from medforge.models.mlm import SparseMLM
+from medforge.models.presets import build_mlm
+
+
+@pytest.mark.parametrize("family", ["roberta", "bert", "camembert"])
+def test_sparse_head_gives_the_same_loss_and_gradients(tiny_tokenizer, family):
+    torch.manual_seed(0)
+    model = build_mlm(family, "tiny", tiny_tokenizer, 32).train()
+    torch.nn.init.normal_(head_bias(model), std=0.1)  # a non-zero bias must be gathered right too
+    ids = torch.randint(5, len(tiny_tokenizer), (4, 32))
+    ids[:, 0] = tiny_tokenizer.cls_token_id
+    batch = MLMCollator(tiny_tokenizer, generator=torch.Generator().manual_seed(1))([{"input_ids": r} for r in ids])
+    losses, grads = [], []
+    for sparse in (False, True):
+        model.zero_grad()
+        torch.manual_seed(2)  # same dropout masks in both passes
+        loss = SparseMLM(model, sparse=sparse)(**batch)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    torch.testing.assert_close(losses[1], losses[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=1e-6)
+
+
+def head_bias(model):
+    return model.get_output_embeddings().bias

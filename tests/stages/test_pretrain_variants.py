@@ -71,3 +71,10 @@ def test_sparse_head_off_gives_the_same_training_run(base_run, tmp_path):
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=40",
                    "pretrain.sparse_head=false") == 0
     assert losses(run) == pytest.approx(losses(base_run), abs=1e-4)
+
+
+def test_whole_word_masking_run(base_run, tmp_path):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.whole_word_mask=true") == 0
+    assert losses(run)[-1] < losses(run)[0]
+    assert losses(run) != pytest.approx(losses(base_run)[: len(losses(run))], abs=1e-3)  # other masks drawn

@@ -2,7 +2,13 @@
 
 Of the non-special, non-padding tokens, ``mlm_probability`` are selected as targets; of those,
 ``mask_replace_prob`` become the mask token, ``random_replace_prob`` a random ordinary token,
-and the rest stay as they are (BERT's 80/10/10 by default).
+and the rest stay as they are (BERT's 80/10/10 by default, decided per token).
+
+Whole-word masking selects words instead of tokens: each word is drawn with
+``mlm_probability`` and all its tokens become targets. Words come from the ``starts`` flags
+that packing stores (the fast tokenizer's ``word_ids()``), so the same code serves WordPiece
+(``##``), byte-level BPE (``Ġ``), SentencePiece (``▁``) and MeCab-segmented Japanese;
+``DataCollatorForWholeWordMask`` only knew ``##``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import torch
 
 class MLMCollator:
     def __init__(self, tokenizer, mlm_probability: float = 0.15, mask_replace_prob: float = 0.8,
-                 random_replace_prob: float = 0.1, generator: torch.Generator | None = None):
+                 random_replace_prob: float = 0.1, generator: torch.Generator | None = None,
+                 whole_word: bool = False):
         self.mask_id = tokenizer.mask_token_id
         self.pad_id = tokenizer.pad_token_id
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
@@ -22,18 +29,30 @@ class MLMCollator:
         self.mask_replace_prob = mask_replace_prob
         self.random_replace_prob = random_replace_prob
         self.generator = generator
+        self.whole_word = whole_word
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         input_ids = torch.stack([torch.as_tensor(e["input_ids"], dtype=torch.long) for e in examples])
+        starts = None
+        if self.whole_word:
+            starts = torch.stack([torch.as_tensor(e["starts"], dtype=torch.long) for e in examples])
         attention_mask = (input_ids != self.pad_id).long()
-        input_ids, labels = self.mask(input_ids)
+        input_ids, labels = self.mask(input_ids, starts)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def mask(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def select(self, input_ids: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
+        g = self.generator
+        if starts is None:
+            return torch.rand(input_ids.shape, generator=g) < self.mlm_probability
+        word = starts.cumsum(dim=1) - 1  # word index of every token within its row
+        chosen = torch.rand(input_ids.shape, generator=g) < self.mlm_probability  # one draw per word slot
+        return torch.gather(chosen, 1, word.clamp(min=0))
+
+    def mask(self, input_ids: torch.Tensor, starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.generator
         input_ids = input_ids.clone()
         maskable = ~torch.isin(input_ids, self.special_ids)
-        selected = (torch.rand(input_ids.shape, generator=g) < self.mlm_probability) & maskable
+        selected = self.select(input_ids, starts) & maskable
         if not selected.any() and maskable.any():
             # A batch with no target would give a NaN loss; force one target instead.
             candidates = maskable.flatten().nonzero().squeeze(1)

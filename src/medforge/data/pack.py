@@ -20,22 +20,41 @@ from datasets import Dataset, Features, Sequence, Value
 from medforge.corpus.store import split_path
 from medforge.tokenizer.japanese import preprocessor
 
-FEATURES = Features({"input_ids": Sequence(Value("int32")), "n_real": Value("int32")})
+FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
+                     "n_real": Value("int32")})
 
 
-def pack_stream(docs: Iterable[list[int]], seq_len: int, bos: int, eos: int, pad: int) -> Iterator[dict]:
-    """Yield ``{"input_ids", "n_real"}`` rows; ``n_real`` counts non-padding tokens (bos/eos included)."""
+def pack_stream(docs: Iterable[tuple[list[int], list[int]]], seq_len: int, bos: int, eos: int,
+                pad: int) -> Iterator[dict]:
+    """Yield ``{"input_ids", "starts", "n_real"}`` rows from (ids, word-start flags) per document.
+
+    ``starts`` marks the first token of each word (special tokens are words of their own), for
+    whole-word masking; ``n_real`` counts non-padding tokens (bos/eos included).
+    """
     width = seq_len - 1
-    buffer: list[int] = []
-    for ids in docs:
-        buffer.extend(ids)
-        buffer.append(eos)
-        while len(buffer) >= width:
-            yield {"input_ids": [bos] + buffer[:width], "n_real": seq_len}
-            del buffer[:width]
-    if buffer:
-        row = [bos] + buffer
-        yield {"input_ids": row + [pad] * (seq_len - len(row)), "n_real": len(row)}
+    ids_buf: list[int] = []
+    starts_buf: list[int] = []
+    for ids, starts in docs:
+        ids_buf.extend(ids)
+        ids_buf.append(eos)
+        starts_buf.extend(starts)
+        starts_buf.append(1)
+        while len(ids_buf) >= width:
+            yield {"input_ids": [bos] + ids_buf[:width], "starts": [1] + starts_buf[:width], "n_real": seq_len}
+            del ids_buf[:width], starts_buf[:width]
+    if ids_buf:
+        n = len(ids_buf) + 1
+        yield {"input_ids": [bos] + ids_buf + [pad] * (seq_len - n), "starts": [1] + starts_buf + [1] * (seq_len - n),
+               "n_real": n}
+
+
+def word_starts(word_ids: list[int | None]) -> list[int]:
+    """1 where a token begins a word (per the tokenizer's pre-tokenization), else 0."""
+    flags, previous = [], object()
+    for word in word_ids:
+        flags.append(int(word is None or word != previous))
+        previous = word
+    return flags
 
 
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path) -> Dataset:
@@ -45,7 +64,9 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path) -> 
 
     def encode(batch):
         texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
-        return {"ids": tokenizer(texts, add_special_tokens=False)["input_ids"]}
+        encoded = tokenizer(texts, add_special_tokens=False)
+        return {"ids": encoded["input_ids"],
+                "starts": [word_starts(encoded.word_ids(i)) for i in range(len(texts))]}
 
     return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}")
 
@@ -60,7 +81,8 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats."""
     if pq.ParquetFile(split_path(corpus_dir, split)).metadata.num_rows == 0:
         # an empty split (validation_fraction 0); datasets can neither read nor reload zero-row files
-        return Dataset.from_dict({"input_ids": [], "n_real": []}, features=FEATURES), _stats(0, 0, 0, 0, seq_len)
+        return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
+            _stats(0, 0, 0, 0, seq_len)
     cache = out_dir / f".cache-{split}"
     tokenized = tokenize_split(corpus_dir, split, tokenizer, cache)
     n_docs = len(tokenized)
@@ -68,7 +90,7 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
 
     def rows():
         # cls/sep: <s> </s> for RoBERTa and CamemBERT, [CLS] [SEP] for BERT
-        yield from pack_stream((r["ids"] for r in tokenized), seq_len, tokenizer.cls_token_id,
+        yield from pack_stream(((r["ids"], r["starts"]) for r in tokenized), seq_len, tokenizer.cls_token_id,
                                tokenizer.sep_token_id, tokenizer.pad_token_id)
 
     target = out_dir / split

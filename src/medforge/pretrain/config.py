@@ -34,6 +34,8 @@ class PretrainConfig:
     max_grad_norm: float = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
     mlm_probability: float = opt(0.15, "Share of tokens selected for prediction, re-drawn every time a "
                                        "sequence is seen (dynamic masking).")
+    whole_word_mask: bool = opt(False, "Select whole words (all their subwords together) instead of single "
+                                        "tokens; works for ##, Ġ, ▁ and MeCab-segmented text (CamemBERT-bio).")
     mask_replace_prob: float = opt(0.8, "Of the selected tokens, share replaced by the mask token.")
     random_replace_prob: float = opt(0.1, "Of the selected tokens, share replaced by a random token "
                                           "(the rest stay unchanged).")

@@ -57,7 +57,7 @@ def evaluate_mlm(model, dataset, tokenizer, cfg: PretrainConfig, seed: int, acce
     """Mean MLM loss over all masked tokens of the held-out split, and its perplexity."""
     model.eval()
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
-                           generator=torch.Generator().manual_seed(seed))
+                           generator=torch.Generator().manual_seed(seed), whole_word=cfg.whole_word_mask)
     total, count = 0.0, 0
     for batch in DataLoader(dataset, batch_size=cfg.batch_size, collate_fn=collator):
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
@@ -84,8 +84,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir)
     logger.info("packed %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
                 train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
-    train_ds = train_ds.select_columns(["input_ids"])
-    val_ds = val_ds.select_columns(["input_ids"])
+    columns = ["input_ids", "starts"] if cfg.whole_word_mask else ["input_ids"]
+    train_ds = train_ds.select_columns(columns)
+    val_ds = val_ds.select_columns(columns)
 
     if cfg.model.init_from:
         model = load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len)
@@ -101,7 +102,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
 
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
-                           generator=torch.Generator().manual_seed(ctx.seed + 1))
+                           generator=torch.Generator().manual_seed(ctx.seed + 1), whole_word=cfg.whole_word_mask)
     stream = batches_forever(train_ds, cfg.batch_size, collator, ctx.seed)
     history_path = ctx.out / "metrics.jsonl"
     history = []

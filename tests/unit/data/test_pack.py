@@ -14,7 +14,8 @@ BOS, EOS, PAD = 0, 2, 1
 def test_pack_stream_loses_no_token_and_pads_only_the_last_sequence():
     rng = random.Random(0)
     docs = [[rng.randint(5, 99) for _ in range(rng.randint(1, 40))] for _ in range(57)]
-    rows = list(pack_stream(docs, seq_len=16, bos=BOS, eos=EOS, pad=PAD))
+    rows = list(pack_stream(((d, [i % 2 for i in range(len(d))]) for d in docs), seq_len=16, bos=BOS, eos=EOS,
+                            pad=PAD))
     assert all(len(r["input_ids"]) == 16 and r["input_ids"][0] == BOS for r in rows)
     assert all(r["n_real"] == 16 for r in rows[:-1])
     stream = [t for r in rows for t in r["input_ids"][1:r["n_real"]]]
@@ -22,10 +23,13 @@ def test_pack_stream_loses_no_token_and_pads_only_the_last_sequence():
     assert stream == expected  # same tokens, same order, nothing dropped
     last = rows[-1]
     assert last["input_ids"][last["n_real"]:] == [PAD] * (16 - last["n_real"])
+    flags = [f for r in rows for f in r["starts"][1:r["n_real"]]]
+    assert flags == [f for d in docs for f in [i % 2 for i in range(len(d))] + [1]]  # flags travel with tokens
+    assert all(len(r["starts"]) == 16 and r["starts"][0] == 1 for r in rows)
 
 
 def test_exact_fit_leaves_no_padded_sequence():
-    rows = list(pack_stream([[7] * 6, [8] * 6], seq_len=8, bos=BOS, eos=EOS, pad=PAD))
+    rows = list(pack_stream([([7] * 6, [1] * 6), ([8] * 6, [1] * 6)], seq_len=8, bos=BOS, eos=EOS, pad=PAD))
     assert [r["n_real"] for r in rows] == [8, 8]
 
 

@@ -48,6 +48,9 @@ def test_mecab_segmented_unigram_knows_word_boundaries(tmp_path):
         start, end = encoding.token_to_chars(token_index)
         assert " " not in text[start:end].strip()
     assert max(encoding.word_ids()) == len(words) - 1
+    from medforge.data.pack import word_starts
+
+    assert sum(word_starts(encoding.word_ids())) == len(words)  # whole-word masking sees MeCab's words
 
 
 def test_mecab_on_real_case_reports(tmp_path):

@@ -1,0 +1,81 @@
+"""Whole-word masking for every tokenizer type, from the word-start flags packing stores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from medforge.data.collator import MLMCollator
+from medforge.data.pack import word_starts
+from medforge.tokenizer.config import TokenizerConfig
+from medforge.tokenizer.train import train_tokenizer
+
+KINDS = [("byte_bpe", "roberta", "Ġ"), ("sp_unigram", "camembert", "▁"), ("wordpiece", "bert", "##")]
+
+
+@pytest.fixture(scope="module", params=KINDS, ids=[k[0] for k in KINDS])
+def kind(request, tmp_path_factory, sample_texts):
+    algorithm, family, marker = request.param
+    folder = tmp_path_factory.mktemp(algorithm)
+    train_tokenizer(iter(sample_texts), TokenizerConfig(algorithm=algorithm, family=family, vocab_size=500), folder,
+                    0, [])
+    return AutoTokenizer.from_pretrained(folder), marker
+
+
+def rows(tokenizer, texts, length=96):
+    examples = []
+    for text in texts:
+        enc = tokenizer(text, add_special_tokens=False, truncation=True, max_length=length)
+        ids, starts = enc["input_ids"], word_starts(enc.word_ids())
+        pad = length - len(ids)
+        examples.append({"input_ids": torch.tensor(ids + [tokenizer.pad_token_id] * pad),
+                         "starts": torch.tensor(starts + [1] * pad)})
+    return examples
+
+
+def test_word_starts_follow_the_tokenizer_markers(kind, sample_texts):
+    tokenizer, marker = kind
+    for text in sample_texts[:50]:
+        enc = tokenizer(text, add_special_tokens=False)
+        tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+        for token, start in zip(tokens, word_starts(enc.word_ids())):
+            if marker == "##":
+                assert start == (not token.startswith("##")), token
+            elif token.startswith(marker):
+                assert start == 1, token  # a word marker always begins a word
+
+
+def test_whole_words_are_masked_together_at_the_requested_rate(kind, sample_texts):
+    tokenizer, _ = kind
+    examples = rows(tokenizer, sample_texts[:300])
+    collator = MLMCollator(tokenizer, 0.15, generator=torch.Generator().manual_seed(0), whole_word=True)
+    batch = collator(examples)
+    starts = torch.stack([e["starts"] for e in examples])
+    original = torch.stack([e["input_ids"] for e in examples])
+    targets = batch["labels"] != -100
+    maskable = ~torch.isin(original, torch.tensor(tokenizer.all_special_ids))
+    words = starts.cumsum(1)
+    n_split_words = 0
+    for r in range(len(examples)):
+        for w in words[r].unique():
+            in_word = (words[r] == w) & maskable[r]
+            if in_word.sum() > 1:
+                n_split_words += 1
+            chosen = targets[r][in_word]
+            assert chosen.all() or not chosen.any(), "a word was masked in part"
+    assert n_split_words > 50  # the check above saw many multi-token words
+    rate = targets.sum() / maskable.sum()
+    assert 0.11 < rate < 0.19
+
+
+def test_token_level_masking_does_split_words(kind, sample_texts):
+    tokenizer, _ = kind
+    examples = rows(tokenizer, sample_texts[:300])
+    batch = MLMCollator(tokenizer, 0.15, generator=torch.Generator().manual_seed(0))(examples)
+    starts = torch.stack([e["starts"] for e in examples])
+    targets = batch["labels"] != -100
+    words = starts.cumsum(1)
+    partial = sum(1 for r in range(len(examples)) for w in words[r].unique()
+                  if 0 < targets[r][words[r] == w].sum() < (words[r] == w).sum())
+    assert partial > 0  # so the whole-word test above is not passing by accident

@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             return _tokenizer_action(args)
         return _stage(args, None if args.command == "run" else args.command)
     except MedforgeError as exc:
-        print(f"medforge: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"medforge: {'error: ' if exc.exit_code == 2 else ''}{exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("medforge: interrupted; finished stages are kept, rerun to continue", file=sys.stderr)
         return 130

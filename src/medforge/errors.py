@@ -4,6 +4,8 @@
 class MedforgeError(Exception):
     """An error the user can fix: the message names the file, line or key and the fix."""
 
+    exit_code = 2
+
 
 class ConfigError(MedforgeError):
     """A configuration key or value is invalid."""

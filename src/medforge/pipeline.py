@@ -10,6 +10,7 @@ ran again (changed, forced or interrupted) makes every stage after it run again 
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import time
 import typing
@@ -28,6 +29,7 @@ from medforge.pretrain.config import PretrainConfig
 from medforge.tokenizer.config import TokenizerConfig
 
 MARKER = "_COMPLETED.json"
+STARTED = "_STARTED.json"  # the key of the attempt in progress: a rerun with the same key may resume it
 logger = log.get("pipeline")
 
 
@@ -96,13 +98,15 @@ def stage_dir(run_dir: Path, stage: Stage) -> Path:
     return run_dir / stage.dirname
 
 
-def read_marker(folder: Path) -> dict | None:
-    import json
-
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_marker(folder: Path) -> dict | None:
+    return _read_json(folder / MARKER)
 
 
 def run_identity(marker: dict) -> str:
@@ -111,7 +115,8 @@ def run_identity(marker: dict) -> str:
 
 def stage_key(stage: Stage, stage_cfg: Any, seed: int, upstream_keys: dict[str, str]) -> tuple[str, dict]:
     inputs = {p: meta.fingerprint(p) for p in stage_cfg.input_paths()}
-    key = meta.hash_json({"stage": stage.name, "config": cfglib.to_dict(stage_cfg), "seed": seed,
+    config = {k: v for k, v in cfglib.to_dict(stage_cfg).items() if k not in getattr(stage_cfg, "operational", ())}
+    key = meta.hash_json({"stage": stage.name, "config": config, "seed": seed,
                           "inputs": inputs, "upstream": upstream_keys})
     return key, inputs
 
@@ -161,9 +166,15 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
         if any(out.iterdir()) and not (out / "config.yaml").is_file():
             raise MedforgeError(f"{out} holds files that medforge did not write; move them away or "
                                 "choose another 'run_dir'")
-        # A folder of this stage whose marker is stale or absent: its content is outdated.
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+        started = _read_json(out / STARTED)
+        resumable = getattr(stage_cfg, "resume", False) and not (out / MARKER).exists() and \
+            started is not None and started.get("key") == key
+        if resumable:
+            logger.info("stage %s: an interrupted attempt with the same config is resumed", stage.name)
+        else:  # a folder of this stage whose marker is stale or absent: its content is outdated
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta.write_json(out / STARTED, {"key": key})
     resolved = {"run_dir": cfg.run_dir, "seed": cfg.seed, stage.name: cfglib.to_dict(stage_cfg)}
     cfglib.dump_yaml(resolved, out / "config.yaml")
     started = datetime.now(timezone.utc)

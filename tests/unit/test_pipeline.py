@@ -97,12 +97,23 @@ def test_forced_stage_makes_the_stages_after_it_stale(tmp_path, calls):
 
 def test_interrupted_stage_is_rerun_with_what_follows(tmp_path, calls):
     pipeline.run(make_cfg(tmp_path))
-    (tmp_path / "run" / "pretrain" / pipeline.MARKER).unlink()  # as if killed before finishing
-    (tmp_path / "run" / "pretrain" / "partial.bin").write_text("half-written")
+    (tmp_path / "run" / "tokenizer" / pipeline.MARKER).unlink()  # as if killed before finishing
+    (tmp_path / "run" / "tokenizer" / "partial.bin").write_text("half-written")
     calls.clear()
     pipeline.run(make_cfg(tmp_path))
-    assert calls == ["pretrain", "evaluate", "export"]
-    assert not (tmp_path / "run" / "pretrain" / "partial.bin").exists()  # stale content is cleared
+    assert calls == ["tokenizer", "pretrain", "evaluate", "export"]
+    assert not (tmp_path / "run" / "tokenizer" / "partial.bin").exists()  # stale content is cleared
+
+
+@pytest.mark.parametrize("overrides, kept", [([], True), (["pretrain.resume=false"], False),
+                                             (["pretrain.learning_rate=0.1"], False)])
+def test_an_interrupted_resumable_stage_keeps_its_folder_only_for_the_same_config(tmp_path, calls, overrides,
+                                                                                   kept):
+    pipeline.run(make_cfg(tmp_path, *overrides))
+    (tmp_path / "run" / "pretrain" / pipeline.MARKER).unlink()
+    (tmp_path / "run" / "pretrain" / "checkpoint-5").mkdir()
+    pipeline.run(make_cfg(tmp_path, *overrides[:1] if overrides and "resume" in overrides[0] else []))
+    assert (tmp_path / "run" / "pretrain" / "checkpoint-5").exists() == kept
 
 
 def test_single_stage_needs_its_upstream(tmp_path, calls):

@@ -42,7 +42,14 @@ class PretrainConfig:
     eval_every: int = opt(100, "Steps between held-out MLM loss evaluations (and at the end).")
     save_every: int = opt(100, "Steps between checkpoints (and at the end).")
     keep_last: int = opt(2, "Checkpoints to keep; older ones are deleted.")
+    resume: bool = opt(True, "Rerunning an interrupted stage with the same config continues from its latest "
+                             "checkpoint (model, optimizer, scheduler, RNG, data position) instead of restarting.")
+    max_minutes: float = opt(0.0, "Wall-clock budget: checkpoint and stop cleanly (exit status 3) before it runs "
+                                  "out, e.g. under a scheduler's time limit; rerun to resume. 0 means none.")
     log_every: int = opt(10, "Steps between training-loss log lines.")
+
+    # how to run, not what to compute: changing these does not make the stage's output stale
+    operational = ("resume", "max_minutes")
 
     def validate(self, source: str) -> None:
         for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",

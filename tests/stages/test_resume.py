@@ -1,0 +1,77 @@
+"""Exact resume: a run killed after a checkpoint, then rerun, reproduces the uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import medforge.pretrain.train as train_module
+from medforge.pipeline import MARKER
+from test_demo_pipeline import DEMO, TINY, run_cli
+
+RESUME = [*TINY, "pretrain.max_steps=12", "pretrain.save_every=4", "pretrain.eval_every=4", "pretrain.log_every=1",
+          "pretrain.keep_last=5"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("whole") / "run"
+    assert run_cli("run", DEMO, f"run_dir={folder}", *RESUME, "--force") == 0
+    return folder
+
+
+def rows(folder):
+    return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"}
+            for line in (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+
+
+def copy_inputs(source, target):
+    for stage in ("prepare", "tokenizer"):
+        shutil.copytree(source / stage, target / stage)
+
+
+def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    copy_inputs(uninterrupted, run)
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(folder, step, *args, **kwargs):
+        path = real_save(folder, step, *args, **kwargs)
+        if step == 8:
+            raise KeyboardInterrupt  # killed right after checkpoint-8 was written
+        return path
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 130
+    assert not (run / "pretrain" / MARKER).exists()
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    (run / "pretrain" / ".checkpoint-12.tmp").mkdir()  # a save interrupted half-way is never resumed from
+
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 0
+    summary = json.loads((run / "pretrain" / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] == 8
+    a, b = rows(uninterrupted), rows(run)
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for ra, rb in zip(a, b):
+        for key in ra:
+            assert rb[key] == pytest.approx(ra[key], abs=1e-6), (ra["step"], key)
+    wa = load_file(uninterrupted / "pretrain" / "model" / "model.safetensors")
+    wb = load_file(run / "pretrain" / "model" / "model.safetensors")
+    for name in wa:
+        torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-6)
+
+
+def test_time_budget_stops_cleanly_and_the_rerun_finishes(uninterrupted, tmp_path, capsys):
+    run = tmp_path / "run"
+    copy_inputs(uninterrupted, run)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME, "pretrain.max_minutes=1e-6") == 3
+    assert "time budget" in capsys.readouterr().err
+    assert (run / "pretrain" / "checkpoint-1").is_dir() and not (run / "pretrain" / MARKER).exists()
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 0  # no budget: finishes
+    assert json.loads((run / "pretrain" / "train_summary.json").read_text())["resumed_from_step"] == 1
+    assert [r["loss"] for r in rows(run) if "loss" in r] == pytest.approx(
+        [r["loss"] for r in rows(uninterrupted) if "loss" in r], abs=1e-6)

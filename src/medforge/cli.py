@@ -114,6 +114,8 @@ def _stage(args, name: str | None) -> int:
     pipeline = _pipeline()
     cfg = pipeline.load(args.config, args.overrides)
     status = pipeline.run(cfg, only=None if name is None else [name], force=args.force)
+    if not log.is_main_process():
+        return 0
     export_dir = pipeline.stage_dir(Path(cfg.run_dir), pipeline.STAGE_BY_NAME["export"])
     if name in (None, "export") and (export_dir / pipeline.MARKER).exists():
         print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import time
 import typing
@@ -40,6 +41,7 @@ class Stage:
     needs: tuple[str, ...]  # stages whose folders this one reads
     entry: str  # "module:function", imported only when the stage runs (keeps --help fast)
     help: str
+    distributed: bool = False  # under torchrun/accelerate every process runs it; otherwise rank 0 only
 
 
 STAGES: tuple[Stage, ...] = (
@@ -48,7 +50,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("tokenizer", "tokenizer", ("prepare",), "medforge.tokenizer.train:run",
           "Train a tokenizer on the prepared training split."),
     Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "medforge.pretrain.train:run",
-          "Pack the corpus and pre-train a masked language model."),
+          "Pack the corpus and pre-train a masked language model.", distributed=True),
     Stage("evaluate", "evaluate", ("pretrain",), "medforge.evaluate.ner:run",
           "Fine-tune on an NER task and score it (seqeval strict IOB2)."),
     Stage("export", "model", ("prepare", "pretrain", "evaluate"), "medforge.export.hf:run",
@@ -126,9 +128,34 @@ def _load_entry(entry: str):
     return getattr(importlib.import_module(module), func)
 
 
+class Processes:
+    """One process, or all of a torchrun/accelerate launch: rank 0 writes, the others wait for it."""
+
+    def __init__(self):
+        self.state = None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch
+            from accelerate import PartialState  # sets up the process group (gloo on CPU, nccl on GPU)
+
+            # without cpu=True on a machine without GPU, accelerate sees one process per rank
+            self.state = PartialState(cpu=not torch.cuda.is_available())
+            if self.state.num_processes < 2:
+                raise MedforgeError("launched as several processes but accelerate formed no process group; "
+                                    "check the torchrun/accelerate launch settings")
+
+    @property
+    def main(self) -> bool:
+        return self.state is None or self.state.is_main_process
+
+    def barrier(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+
 def run(cfg: PipelineConfig, only: list[str] | None = None, force: bool = False) -> dict[str, str]:
     """Run the stages named in ``only`` (default: all) in pipeline order; return each stage's status."""
     run_dir = Path(cfg.run_dir)
+    processes = Processes()
     selected = set(only or STAGE_BY_NAME)
     unknown = selected - set(STAGE_BY_NAME)
     if unknown:
@@ -154,14 +181,39 @@ def run(cfg: PipelineConfig, only: list[str] | None = None, force: bool = False)
         reason = "forced" if force and marker else "config or inputs changed" if marker else "not run yet"
         logger.info("stage %s: running (%s) -> %s", stage.name, reason, out)
         marker = _run_stage(stage, stage_cfg, cfg, out, key, inputs, upstream_keys,
-                            {n: dirs[n] for n in stage.needs if n in dirs})
+                            {n: dirs[n] for n in stage.needs if n in dirs}, processes)
         keys[stage.name], dirs[stage.name] = run_identity(marker), out
         status[stage.name] = "ran"
     return status
 
 
 def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key: str, inputs: dict,
-               upstream_keys: dict, upstream_dirs: dict) -> dict:
+               upstream_keys: dict, upstream_dirs: dict, processes: Processes) -> dict:
+    if processes.main:
+        _prepare_folder(stage, stage_cfg, cfg, out, key)
+    processes.barrier()
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    ctx = StageContext(run_dir=Path(cfg.run_dir), out=out, seed=cfg.seed, upstream=upstream_dirs)
+    summary = {}
+    if stage.distributed or processes.main:
+        summary = _load_entry(stage.entry)(stage_cfg, ctx) or {}
+    processes.barrier()
+    wall = time.perf_counter() - t0
+    if processes.main:
+        meta.write_json(out / "meta.json", {
+            "stage": stage.name, "key": key, "seed": cfg.seed, "started": started.isoformat(),
+            "wall_time_s": round(wall, 3), "versions": meta.versions(), "git": meta.git_commit(),
+            "processes": int(os.environ.get("WORLD_SIZE", "1")),
+            "input_fingerprints": inputs, "upstream_keys": upstream_keys, "summary": summary,
+        })
+        meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(timezone.utc).isoformat()})
+        logger.info("stage %s: done in %.1f s", stage.name, wall)
+    processes.barrier()  # the marker (last, so a stage without it is unfinished) is there for every process
+    return read_marker(out)
+
+
+def _prepare_folder(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key: str) -> None:
     if out.exists():
         if any(out.iterdir()) and not (out / "config.yaml").is_file():
             raise MedforgeError(f"{out} holds files that medforge did not write; move them away or "
@@ -177,20 +229,6 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
     meta.write_json(out / STARTED, {"key": key})
     resolved = {"run_dir": cfg.run_dir, "seed": cfg.seed, stage.name: cfglib.to_dict(stage_cfg)}
     cfglib.dump_yaml(resolved, out / "config.yaml")
-    started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
-    ctx = StageContext(run_dir=Path(cfg.run_dir), out=out, seed=cfg.seed, upstream=upstream_dirs)
-    summary = _load_entry(stage.entry)(stage_cfg, ctx) or {}
-    wall = time.perf_counter() - t0
-    meta.write_json(out / "meta.json", {
-        "stage": stage.name, "key": key, "seed": cfg.seed, "started": started.isoformat(),
-        "wall_time_s": round(wall, 3), "versions": meta.versions(), "git": meta.git_commit(),
-        "input_fingerprints": inputs, "upstream_keys": upstream_keys, "summary": summary,
-    })
-    marker = {"key": key, "finished": datetime.now(timezone.utc).isoformat()}
-    meta.write_json(out / MARKER, marker)  # last: a stage without it is unfinished
-    logger.info("stage %s: done in %.1f s", stage.name, wall)
-    return marker
 
 
 def describe_stage(stage: Stage) -> str:

@@ -1,8 +1,11 @@
-"""A seekable stream of training batches.
+"""A seekable stream of training batches, the same whichever number of processes reads it.
 
-Each epoch visits the sequences in a permutation drawn from ``seed + epoch``, so the position
-(epoch, batch index) is all a checkpoint needs: resuming seeks there directly instead of
-replaying the skipped batches (which takes hours on a real corpus).
+The sequences are read as one endless stream: the permutation of epoch 0, then that of epoch 1
+(each drawn from ``seed + epoch``), and so on. Global batch k is positions [k*G, (k+1)*G) of that
+stream, so every global batch is full (an epoch's tail continues into the next epoch, nothing is
+dropped) and a checkpoint only needs one number, the position, to resume by seeking, never by
+replaying batches. Process r of w takes its slice of each global batch. Every sequence is masked
+from its own seed (run seed, epoch, sequence), so masks do not depend on how batches are split.
 """
 
 from __future__ import annotations
@@ -11,33 +14,43 @@ import torch
 
 
 class BatchStream:
-    def __init__(self, dataset, batch_size: int, collator, seed: int, epoch: int = 0, index: int = 0):
+    def __init__(self, dataset, batch_size: int, collator, seed: int, position: int = 0, rank: int = 0,
+                 world: int = 1):
         if len(dataset) == 0:
             raise ValueError("no training sequence to draw batches from")
         self.dataset, self.batch_size, self.collator, self.seed = dataset, batch_size, collator, seed
-        self.epoch, self.index = epoch, index  # the next batch to produce
-        self._order = None
+        self.rank, self.world = rank, world
+        self.position = position  # sequences of the stream consumed so far, by all processes
+        self._order: tuple[int, torch.Tensor] | None = None
 
     @property
-    def batches_per_epoch(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+    def epoch(self) -> int:
+        return self.position // len(self.dataset)
 
-    def _permutation(self) -> torch.Tensor:
-        if self._order is None or self._order[0] != self.epoch:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            self._order = (self.epoch, torch.randperm(len(self.dataset), generator=generator))
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(
+                self.seed + epoch)))
         return self._order[1]
+
+    def _take(self, start: int, count: int) -> list[tuple[int, int]]:
+        """(epoch, dataset index) of stream positions [start, start + count)."""
+        n, picks = len(self.dataset), []
+        for position in range(start, start + count):
+            epoch = position // n
+            picks.append((epoch, int(self._permutation(epoch)[position % n])))
+        return picks
+
+    def mask_seed(self, epoch: int, index: int) -> int:
+        return ((self.seed * 1_000_003 + epoch) * 4_294_967_296 + index) % (2**63)
 
     def __iter__(self):
         return self
 
     def __next__(self) -> dict:
-        if self.index >= self.batches_per_epoch:
-            self.epoch, self.index = self.epoch + 1, 0
-        picks = self._permutation()[self.index * self.batch_size:(self.index + 1) * self.batch_size].tolist()
-        self.index += 1
-        rows = self.dataset[picks]
-        return self.collator([dict(zip(rows, values)) for values in zip(*rows.values())])
-
-    def position(self) -> dict:
-        return {"epoch": self.epoch, "batch_in_epoch": self.index}
+        global_batch = self.batch_size * self.world
+        mine = self._take(self.position + self.rank * self.batch_size, self.batch_size)
+        self.position += global_batch
+        rows = self.dataset[[index for _, index in mine]]
+        examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
+        return self.collator(examples, seeds=[self.mask_seed(epoch, index) for epoch, index in mine])

@@ -31,41 +31,54 @@ class MLMCollator:
         self.generator = generator
         self.whole_word = whole_word
 
-    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: list[dict], seeds: list[int] | None = None) -> dict[str, torch.Tensor]:
+        """Mask a batch. With ``seeds`` (one per example), each example's mask depends on its seed
+        only, not on the batch it is in: a run split over processes masks exactly like one process."""
         input_ids = torch.stack([torch.as_tensor(e["input_ids"], dtype=torch.long) for e in examples])
         starts = None
         if self.whole_word:
             starts = torch.stack([torch.as_tensor(e["starts"], dtype=torch.long) for e in examples])
         attention_mask = (input_ids != self.pad_id).long()
-        input_ids, labels = self.mask(input_ids, starts)
+        input_ids, labels = self.mask(input_ids, starts, seeds)
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
-    def select(self, input_ids: torch.Tensor, starts: torch.Tensor | None) -> torch.Tensor:
-        g = self.generator
-        if starts is None:
-            return torch.rand(input_ids.shape, generator=g) < self.mlm_probability
-        word = starts.cumsum(dim=1) - 1  # word index of every token within its row
-        chosen = torch.rand(input_ids.shape, generator=g) < self.mlm_probability  # one draw per word slot
-        return torch.gather(chosen, 1, word.clamp(min=0))
+    def _draws(self, shape, seeds: list[int] | None):
+        """Two uniforms and a random ordinary token per position, from the batch generator or per-row seeds."""
+        n_ordinary = len(self.ordinary_ids)
+        if seeds is None:
+            g = self.generator
+            return (torch.rand(shape, generator=g), torch.rand(shape, generator=g),
+                    torch.randint(n_ordinary, shape, generator=g))
+        rows = []
+        for seed in seeds:
+            g = torch.Generator().manual_seed(seed)
+            rows.append((torch.rand(shape[1], generator=g), torch.rand(shape[1], generator=g),
+                         torch.randint(n_ordinary, (shape[1],), generator=g)))
+        return tuple(torch.stack(column) for column in zip(*rows))
 
-    def mask(self, input_ids: torch.Tensor, starts: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        g = self.generator
+    def mask(self, input_ids: torch.Tensor, starts: torch.Tensor | None = None,
+             seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids = input_ids.clone()
+        pick, draw, random_ids = self._draws(input_ids.shape, seeds)
         maskable = ~torch.isin(input_ids, self.special_ids)
-        selected = self.select(input_ids, starts) & maskable
-        if not selected.any() and maskable.any():
-            # A batch with no target would give a NaN loss; force one target instead.
-            candidates = maskable.flatten().nonzero().squeeze(1)
-            pick = candidates[torch.randint(len(candidates), (1,), generator=g)]
-            selected.view(-1)[pick] = True
+        chosen = pick < self.mlm_probability
+        if starts is not None:  # whole words: the draw at a word's index decides for all its tokens
+            chosen = torch.gather(chosen, 1, (starts.cumsum(dim=1) - 1).clamp(min=0))
+        selected = chosen & maskable
+        # A batch with no target would give a NaN loss: the maskable token with the smallest draw becomes
+        # one. With per-sequence seeds this is decided per sequence, so that a sequence's mask never
+        # depends on the batch it is in (for 128-token rows it fires with probability ~1e-9).
+        if seeds is None:
+            if not selected.any() and maskable.any():
+                selected.view(-1)[torch.where(maskable, pick, 2.0).argmin()] = True
+        else:
+            rows = (~selected.any(dim=1) & maskable.any(dim=1)).nonzero().squeeze(1)
+            if len(rows):
+                selected[rows, torch.where(maskable[rows], pick[rows], 2.0).argmin(dim=1)] = True
         labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
-        draw = torch.rand(input_ids.shape, generator=g)
         to_mask = selected & (draw < self.mask_replace_prob)
         to_random = selected & (draw >= self.mask_replace_prob) & (
             draw < self.mask_replace_prob + self.random_replace_prob)
         input_ids[to_mask] = self.mask_id
-        n_random = int(to_random.sum())
-        if n_random:
-            picks = torch.randint(len(self.ordinary_ids), (n_random,), generator=g)
-            input_ids[to_random] = self.ordinary_ids[picks]
+        input_ids[to_random] = self.ordinary_ids[random_ids[to_random]]
         return input_ids, labels

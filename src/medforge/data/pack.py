@@ -9,6 +9,7 @@ stream runs across the whole split.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -100,4 +101,14 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     stats = _stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len)
     # Conservation: every document token is in exactly one sequence; the rest are bos/eos separators.
     assert stats["real_tokens"] == doc_tokens + stats["separator_tokens"], stats
+    (target / "medforge_stats.json").write_text(json.dumps(stats), encoding="utf-8")
     return packed, stats
+
+
+def load_packed(out_dir: Path, split: str, seq_len: int) -> tuple[Dataset, dict]:
+    """What ``build_packed`` wrote (for the other processes of a multi-process run)."""
+    target = out_dir / split
+    if not target.exists():
+        return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
+            _stats(0, 0, 0, 0, seq_len)
+    return datasets.load_from_disk(str(target)), json.loads((target / "medforge_stats.json").read_text())

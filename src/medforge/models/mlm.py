@@ -31,10 +31,16 @@ class SparseMLM(nn.Module):
         self.model = model
         self.sparse = sparse
 
-    def forward(self, input_ids, attention_mask, labels) -> torch.Tensor:
-        if not self.sparse:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).loss
-        hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum of the target tokens' losses, number of target tokens): the caller divides by the count
+        over all processes, so that every process's tokens weigh the same."""
         targets = labels != -100
-        logits = head_of(self.model)(hidden[targets])
-        return nn.functional.cross_entropy(logits.float(), labels[targets])
+        if self.sparse:
+            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            logits = head_of(self.model)(hidden[targets])
+            labels = labels[targets]
+        else:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), labels.reshape(-1),
+                                           ignore_index=-100, reduction="sum")
+        return loss, targets.sum()

@@ -29,7 +29,7 @@ def position_offset(config) -> int:
     return config.pad_token_id + 1 if config.model_type in ("roberta", "camembert", "xlm-roberta") else 0
 
 
-def model_config(family: str, preset: str, tokenizer, seq_len: int):
+def model_config(family: str, preset: str, tokenizer, seq_len: int, dropout: float = 0.1):
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family '{family}'; families are {list(FAMILIES)}")
     if preset not in PRESETS:
@@ -39,7 +39,8 @@ def model_config(family: str, preset: str, tokenizer, seq_len: int):
     config = config_class(
         vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
         intermediate_size=ffn, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.sep_token_id, **extra)
+        eos_token_id=tokenizer.sep_token_id, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+        **extra)
     config.max_position_embeddings = seq_len + position_offset(config)
     return config
 
@@ -48,9 +49,9 @@ def roberta_config(preset: str, tokenizer, seq_len: int):
     return model_config("roberta", preset, tokenizer, seq_len)
 
 
-def build_mlm(family: str, preset: str, tokenizer, seq_len: int):
+def build_mlm(family: str, preset: str, tokenizer, seq_len: int, dropout: float = 0.1):
     """A freshly initialised masked LM of the family and size."""
-    config = model_config(family, preset, tokenizer, seq_len)
+    config = model_config(family, preset, tokenizer, seq_len, dropout)
     return FAMILIES[family][1](config)
 
 

@@ -29,8 +29,7 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state: dict, keep_last: int,
-                    generators: dict[str, torch.Generator] | None = None) -> Path:
+def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state: dict, keep_last: int) -> Path:
     final = Path(folder) / f"checkpoint-{step}"
     tmp = Path(folder) / f".checkpoint-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -40,9 +39,7 @@ def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state:
     # RNG states hold Python tuples and numpy arrays: stored as plain JSON/tensors so that
     # loading never needs pickle.
     rng = rng_state()
-    tensors = {"torch": rng["torch"], **({"cuda": rng["cuda"]} if "cuda" in rng else {})}
-    tensors.update({f"generator.{name}": g.get_state() for name, g in (generators or {}).items()})
-    torch.save(tensors, tmp / "rng.pt")
+    torch.save({"torch": rng["torch"], **({"cuda": rng["cuda"]} if "cuda" in rng else {})}, tmp / "rng.pt")
     py_state = rng["python"]
     np_state = rng["numpy"]
     (tmp / "rng_host.json").write_text(json.dumps({
@@ -63,7 +60,7 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, generators: dict[str, torch.Generator] | None = None) -> dict:
+def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
     """Restore everything ``save_checkpoint`` wrote; return the trainer state (step, data position)."""
     from safetensors.torch import load_file
 
@@ -81,8 +78,6 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, generators: dict[st
     torch.set_rng_state(tensors["torch"])
     if "cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(tensors["cuda"])
-    for name, g in (generators or {}).items():
-        g.set_state(tensors[f"generator.{name}"])
     host = json.loads((path / "rng_host.json").read_text())
     version, internal, gauss = host["python"]
     random.setstate((version, tuple(internal), gauss))

@@ -12,6 +12,7 @@ class ModelConfig:
     family: Literal["roberta", "camembert", "bert"] = opt("roberta", "Architecture family of a new encoder.")
     preset: Literal["tiny", "mini", "small", "base", "large"] = opt(
         "tiny", "Size preset: tiny (2x64), mini (4x256), small (4x512), base (12x768), large (24x1024).")
+    dropout: float = opt(0.1, "Hidden and attention dropout of a new model (init_from keeps the model's own).")
     init_from: str | None = opt(None, "Continual pre-training: start from this model folder or hub id (family "
                                       "and preset are then ignored). Set 'pretrain.tokenizer' to its tokenizer.")
 
@@ -64,6 +65,8 @@ class PretrainConfig:
                 self.mask_replace_prob, self.random_replace_prob) < 0:
             raise ConfigError(f"{source}: 'pretrain.mask_replace_prob' + 'pretrain.random_replace_prob' must be "
                               "non-negative and sum to at most 1")
+        if not 0.0 <= self.model.dropout < 1.0:
+            raise ConfigError(f"{source}: 'pretrain.model.dropout' must be in [0, 1), got {self.model.dropout}")
         if len(self.adam_betas) != 2:
             raise ConfigError(f"{source}: 'pretrain.adam_betas' must have two values, got {self.adam_betas}")
 

@@ -21,7 +21,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from medforge import log, meta, paths
 from medforge.data.batches import BatchStream
 from medforge.data.collator import MLMCollator
-from medforge.data.pack import build_packed
+from medforge.data.pack import build_packed, load_packed
 from medforge.errors import MedforgeError
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
@@ -58,11 +58,13 @@ def evaluate_mlm(model, dataset, tokenizer, cfg: PretrainConfig, seed: int, devi
     """
     model.eval()
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
-                           generator=torch.Generator().manual_seed(seed), whole_word=cfg.whole_word_mask)
+                           whole_word=cfg.whole_word_mask)
     total, count = 0.0, 0
     for start in range(0, len(dataset), cfg.batch_size):
         rows = dataset[start:start + cfg.batch_size]
-        batch = collator([dict(zip(rows, values)) for values in zip(*rows.values())])
+        examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
+        # each held-out sequence always gets the same mask, whatever the batch size
+        batch = collator(examples, seeds=[seed * 1_000_003 + start + i for i in range(len(examples))])
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(),
@@ -78,7 +80,7 @@ def build_model(cfg: PretrainConfig, tokenizer):
     if cfg.model.init_from:
         return load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len), \
             f"continued from {cfg.model.init_from}"
-    return build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len), \
+    return build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len, cfg.model.dropout), \
         f"new {cfg.model.family}-{cfg.model.preset}"
 
 
@@ -109,10 +111,16 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     check_special_tokens(tokenizer, str(tokenizer_dir))
     corpus = ctx.need("prepare")
 
-    # data
+    # data: packed once, by the main process; the others read what it wrote
     data_dir = ctx.out / "packed"
-    train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir)
-    val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir)
+    main = accelerator.is_main_process
+    if main:
+        train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir)
+        val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir)
+    accelerator.wait_for_everyone()
+    if not main:
+        train_ds, train_stats = load_packed(data_dir, "train", cfg.seq_len)
+        val_ds, val_stats = load_packed(data_dir, "validation", cfg.seq_len)
     logger.info("packed %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
                 train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
     columns = ["input_ids", "starts"] if cfg.whole_word_mask else ["input_ids"]
@@ -125,25 +133,29 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
                                   betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
-    masking = torch.Generator().manual_seed(ctx.seed + 1)
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
-                           generator=masking, whole_word=cfg.whole_word_mask)
+                           whole_word=cfg.whole_word_mask)
 
     # resume
-    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "real_tokens": 0}
+    state = {"step": 0, "position": 0, "real_tokens": 0}
     checkpoint = latest_checkpoint(ctx.out) if cfg.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler, {"masking": masking})
-        logger.info("resuming from %s (step %d, epoch %d, batch %d)", checkpoint.name, state["step"],
-                    state["epoch"], state["batch_in_epoch"])
-    stream = BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, state["epoch"], state["batch_in_epoch"])
-    history = History(ctx.out / "metrics.jsonl", state["step"])
+        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
+                    state["position"])
+    world = accelerator.num_processes
+    stream = BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, state["position"],
+                         accelerator.process_index, world)
+    history = History(ctx.out / "metrics.jsonl", state["step"]) if main else None
     objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
 
     def save(step: int) -> None:
-        save_checkpoint(ctx.out, step, accelerator.unwrap_model(model), optimizer, scheduler,
-                        {"step": step, **stream.position(), "real_tokens": real_tokens, "seed": ctx.seed},
-                        keep_last=cfg.keep_last, generators={"masking": masking})
+        if main:
+            save_checkpoint(ctx.out, step, accelerator.unwrap_model(model), optimizer, scheduler,
+                            {"step": step, "position": stream.position, "epoch": stream.epoch,
+                             "real_tokens": real_tokens, "seed": ctx.seed, "processes": world},
+                            keep_last=cfg.keep_last)
+        accelerator.wait_for_everyone()
 
     # loop
     model.train()
@@ -155,12 +167,16 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         step_loss = 0.0
         for _ in range(cfg.grad_accum):
             batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
-            n_real = int(batch["attention_mask"].sum())
-            real_tokens += n_real
-            window_tokens += n_real
-            loss = objective(**batch) / cfg.grad_accum
-            accelerator.backward(loss)
-            step_loss += loss.item()
+            total, count = objective(**batch)
+            # one all-reduce: this micro-batch's loss sum, target count and real tokens over all processes
+            summed = accelerator.reduce(torch.stack([total.detach(), count.float(),
+                                                     batch["attention_mask"].sum().float()]), "sum")
+            # DDP averages gradients over processes: scaling by world / global count makes that
+            # average the token mean of the global batch, exactly as one process would compute it
+            accelerator.backward(total * world / (summed[1] * cfg.grad_accum))
+            step_loss += float(summed[0] / summed[1]) / cfg.grad_accum
+            real_tokens += int(summed[2])
+            window_tokens += int(summed[2])
         if not math.isfinite(step_loss):
             raise MedforgeError(f"training loss became {step_loss} at step {step}; lower "
                                 f"'pretrain.learning_rate' (now {cfg.learning_rate}) or raise warmup")
@@ -171,7 +187,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         optimizer.zero_grad(set_to_none=True)
         progress.set_postfix(loss=f"{step_loss:.3f}")
 
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
+        if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
             elapsed = time.perf_counter() - window_start
             history.add({"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "tokens_per_s": window_tokens / max(elapsed, 1e-9), "real_tokens": real_tokens,
@@ -179,19 +195,24 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, cfg.max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
             window_tokens, window_start = 0, time.perf_counter()
-        if (step % cfg.eval_every == 0 or step == cfg.max_steps) and len(val_ds):
+        if main and (step % cfg.eval_every == 0 or step == cfg.max_steps) and len(val_ds):
             row = {"step": step, **evaluate_mlm(model, val_ds, tokenizer, cfg, ctx.seed, accelerator.device)}
             history.add(row)
             logger.info("step %d: held-out loss %.4f, perplexity %.2f", step, row["eval_loss"],
                         row["eval_perplexity"])
         if step % cfg.save_every == 0 or step == cfg.max_steps:
             save(step)
-        if cfg.max_minutes and step < cfg.max_steps and time.perf_counter() - started > 60 * cfg.max_minutes:
+        out_of_time = cfg.max_minutes and time.perf_counter() - started > 60 * cfg.max_minutes
+        # every process must stop at the same step: the decision is the main process's clock's
+        if step < cfg.max_steps and cfg.max_minutes and bool(accelerator.reduce(
+                torch.tensor([float(bool(out_of_time) and main)], device=accelerator.device), "sum").item()):
             if step % cfg.save_every:
                 save(step)
             raise TimeBudgetReached(f"time budget of {cfg.max_minutes} min reached at step {step}/{cfg.max_steps}; "
                                     "a checkpoint is saved: run the same command again to resume")
 
+    if not main:
+        return {}
     final = ctx.out / "model"
     accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
     tokenizer.model_max_length = cfg.seq_len
@@ -203,7 +224,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "final_train_loss": next(r["loss"] for r in reversed(history.rows) if "loss" in r),
                "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
-               "global_batch": cfg.batch_size * cfg.grad_accum * accelerator.num_processes,
+               "global_batch": cfg.batch_size * cfg.grad_accum * world, "processes": world,
                "data": {"train": train_stats, "validation": val_stats}}
     meta.write_json(ctx.out / "train_summary.json", summary)
     return summary

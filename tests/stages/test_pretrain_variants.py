@@ -78,3 +78,23 @@ def test_whole_word_masking_run(base_run, tmp_path):
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.whole_word_mask=true") == 0
     assert losses(run)[-1] < losses(run)[0]
     assert losses(run) != pytest.approx(losses(base_run)[: len(losses(run))], abs=1e-3)  # other masks drawn
+
+
+def test_global_batch_sets_accumulation_and_max_tokens_sets_steps(base_run, tmp_path):
+    run = fresh(base_run, tmp_path)
+    # 64-token sequences, batch 16 per pass: global 48 -> accumulation 3; 48*64*4 tokens -> 4 steps
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.global_batch=48",
+                   f"pretrain.max_tokens={48 * 64 * 4}", "pretrain.precision=bf16", "pretrain.log_every=1",
+                   "pretrain.gradient_checkpointing=true") == 0
+    summary = json.loads((run / "pretrain" / "train_summary.json").read_text())
+    assert (summary["grad_accum"], summary["global_batch"], summary["steps"]) == (3, 48, 4)
+    assert len(losses(run)) == 4 and all(math.isfinite(x) for x in losses(run))
+    assert summary["real_tokens"] >= 48 * 64 * 4 * 0.99  # the token budget was used
+
+
+@pytest.mark.parametrize("override, message", [("pretrain.global_batch=50", "not divisible by batch_size 16"),
+                                               ("pretrain.precision=fp16", "fp16 needs a GPU")])
+def test_bad_batch_and_precision_settings(base_run, tmp_path, capsys, override, message):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, override) == 2
+    assert message in capsys.readouterr().err

@@ -26,7 +26,15 @@ class PretrainConfig:
     seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
     batch_size: int = opt(16, "Sequences per device per step.")
     grad_accum: int = opt(1, "Gradient accumulation steps; global batch = batch_size x grad_accum x processes.")
+    global_batch: int = opt(0, "Sequences per optimizer step over all processes; when set, grad_accum is computed "
+                               "from it and the number of processes (it must divide evenly). 0: use grad_accum.")
     max_steps: int = opt(300, "Optimizer steps to train for.")
+    max_tokens: int = opt(0, "Train on this many tokens instead: max_steps becomes tokens / (global batch x "
+                             "seq_len), rounded up. 0: use max_steps.")
+    precision: Literal["fp32", "bf16", "fp16"] = opt(
+        "fp32", "Mixed precision: bf16 on recent GPUs (and CPUs with bf16 support), fp16 on older GPUs only.")
+    gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, ~30% "
+                                              "more compute; for long sequences or large models.")
     learning_rate: float = opt(5e-4, "Peak learning rate, reached after warmup.")
     warmup_steps: int = opt(30, "Linear warmup steps, then linear decay to 0 at max_steps.")
     weight_decay: float = opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
@@ -59,6 +67,8 @@ class PretrainConfig:
                 raise ConfigError(f"{source}: 'pretrain.{key}' must be at least 1, got {getattr(self, key)}")
         if self.seq_len < 8:
             raise ConfigError(f"{source}: 'pretrain.seq_len' must be at least 8, got {self.seq_len}")
+        if self.global_batch < 0 or self.max_tokens < 0:
+            raise ConfigError(f"{source}: 'pretrain.global_batch' and 'pretrain.max_tokens' must be >= 0")
         if not 0.0 < self.mlm_probability < 1.0:
             raise ConfigError(f"{source}: 'pretrain.mlm_probability' must be in (0, 1), got {self.mlm_probability}")
         if self.mask_replace_prob + self.random_replace_prob > 1.0 or min(

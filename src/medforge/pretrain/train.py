@@ -15,6 +15,7 @@ import time
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
@@ -22,7 +23,7 @@ from medforge import log, meta, paths
 from medforge.data.batches import BatchStream
 from medforge.data.collator import MLMCollator
 from medforge.data.pack import build_packed, load_packed
-from medforge.errors import MedforgeError
+from medforge.errors import ConfigError, MedforgeError
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -102,9 +103,32 @@ class History:
             fh.write(json.dumps(row) + "\n")
 
 
+def schedule(cfg: PretrainConfig, world: int) -> tuple[int, int]:
+    """(gradient accumulation, optimizer steps) for this number of processes."""
+    accum = cfg.grad_accum
+    if cfg.global_batch:
+        per_pass = cfg.batch_size * world
+        if cfg.global_batch % per_pass:
+            raise ConfigError(f"'pretrain.global_batch' {cfg.global_batch} is not divisible by batch_size "
+                              f"{cfg.batch_size} x {world} process(es) = {per_pass}; change one of them")
+        accum = cfg.global_batch // per_pass
+    steps = cfg.max_steps
+    if cfg.max_tokens:
+        steps = math.ceil(cfg.max_tokens / (cfg.batch_size * world * accum * cfg.seq_len))
+    return accum, steps
+
+
 def run(cfg: PretrainConfig, ctx) -> dict:
     started = time.perf_counter()
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    cuda = torch.cuda.is_available()
+    if cfg.precision == "fp16" and not cuda:
+        raise ConfigError("'pretrain.precision' fp16 needs a GPU; use bf16 or fp32 on a CPU")
+    # AcceleratorState is a per-process singleton: a second stage run in the same process (a notebook,
+    # the tests) with another precision would be refused. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="no" if cfg.precision == "fp32" else cfg.precision)
+    world = accelerator.num_processes
+    accum, max_steps = schedule(cfg, world)
     set_seed(ctx.seed)
     tokenizer_dir = paths.model_ref(cfg.tokenizer, "tokenizer") if cfg.tokenizer else ctx.need("tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -128,11 +152,15 @@ def run(cfg: PretrainConfig, ctx) -> dict:
 
     # model and optimiser
     model, described = build_model(cfg, tokenizer)
+    if cfg.gradient_checkpointing:  # renamed in transformers 5
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     n_params = sum(p.numel() for p in model.parameters())
-    logger.info("model: %s, %.2fM parameters", described, n_params / 1e6)
+    logger.info("model: %s, %.2fM parameters; %d steps of %d sequences (%d per process x %d accumulation x %d "
+                "processes)", described, n_params / 1e6, max_steps, cfg.batch_size * accum * world, cfg.batch_size,
+                accum, world)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
                                   betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, cfg.max_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, max_steps)
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
                            whole_word=cfg.whole_word_mask)
 
@@ -143,7 +171,6 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
                     state["position"])
-    world = accelerator.num_processes
     stream = BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, state["position"],
                          accelerator.process_index, world)
     history = History(ctx.out / "metrics.jsonl", state["step"]) if main else None
@@ -161,11 +188,11 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     model.train()
     real_tokens = state["real_tokens"]
     window_tokens, window_start = 0, time.perf_counter()
-    progress = bar(range(state["step"] + 1, cfg.max_steps + 1), desc="pretrain", unit="step",
-                   initial=state["step"], total=cfg.max_steps)
+    progress = bar(range(state["step"] + 1, max_steps + 1), desc="pretrain", unit="step",
+                   initial=state["step"], total=max_steps)
     for step in progress:
         step_loss = 0.0
-        for _ in range(cfg.grad_accum):
+        for _ in range(accum):
             batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
             total, count = objective(**batch)
             # one all-reduce: this micro-batch's loss sum, target count and real tokens over all processes
@@ -173,8 +200,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                                                      batch["attention_mask"].sum().float()]), "sum")
             # DDP averages gradients over processes: scaling by world / global count makes that
             # average the token mean of the global batch, exactly as one process would compute it
-            accelerator.backward(total * world / (summed[1] * cfg.grad_accum))
-            step_loss += float(summed[0] / summed[1]) / cfg.grad_accum
+            accelerator.backward(total * world / (summed[1] * accum))
+            step_loss += float(summed[0] / summed[1]) / accum
             real_tokens += int(summed[2])
             window_tokens += int(summed[2])
         if not math.isfinite(step_loss):
@@ -187,28 +214,28 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         optimizer.zero_grad(set_to_none=True)
         progress.set_postfix(loss=f"{step_loss:.3f}")
 
-        if main and (step % cfg.log_every == 0 or step == cfg.max_steps):
+        if main and (step % cfg.log_every == 0 or step == max_steps):
             elapsed = time.perf_counter() - window_start
             history.add({"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "tokens_per_s": window_tokens / max(elapsed, 1e-9), "real_tokens": real_tokens,
                          "epoch": stream.epoch})
-            logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, cfg.max_steps, step_loss,
+            logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
             window_tokens, window_start = 0, time.perf_counter()
-        if main and (step % cfg.eval_every == 0 or step == cfg.max_steps) and len(val_ds):
+        if main and (step % cfg.eval_every == 0 or step == max_steps) and len(val_ds):
             row = {"step": step, **evaluate_mlm(model, val_ds, tokenizer, cfg, ctx.seed, accelerator.device)}
             history.add(row)
             logger.info("step %d: held-out loss %.4f, perplexity %.2f", step, row["eval_loss"],
                         row["eval_perplexity"])
-        if step % cfg.save_every == 0 or step == cfg.max_steps:
+        if step % cfg.save_every == 0 or step == max_steps:
             save(step)
         out_of_time = cfg.max_minutes and time.perf_counter() - started > 60 * cfg.max_minutes
         # every process must stop at the same step: the decision is the main process's clock's
-        if step < cfg.max_steps and cfg.max_minutes and bool(accelerator.reduce(
+        if step < max_steps and cfg.max_minutes and bool(accelerator.reduce(
                 torch.tensor([float(bool(out_of_time) and main)], device=accelerator.device), "sum").item()):
             if step % cfg.save_every:
                 save(step)
-            raise TimeBudgetReached(f"time budget of {cfg.max_minutes} min reached at step {step}/{cfg.max_steps}; "
+            raise TimeBudgetReached(f"time budget of {cfg.max_minutes} min reached at step {step}/{max_steps}; "
                                     "a checkpoint is saved: run the same command again to resume")
 
     if not main:
@@ -218,13 +245,13 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     tokenizer.model_max_length = cfg.seq_len
     tokenizer.save_pretrained(final)
     evals = [r for r in history.rows if "eval_loss" in r]
-    summary = {"parameters": n_params, "steps": cfg.max_steps, "real_tokens": real_tokens,
+    summary = {"parameters": n_params, "steps": max_steps, "real_tokens": real_tokens,
                "resumed_from_step": state["step"] or None,
                "wall_time_s": round(time.perf_counter() - started, 2),
                "final_train_loss": next(r["loss"] for r in reversed(history.rows) if "loss" in r),
                "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
-               "global_batch": cfg.batch_size * cfg.grad_accum * world, "processes": world,
+               "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
                "data": {"train": train_stats, "validation": val_stats}}
     meta.write_json(ctx.out / "train_summary.json", summary)
     return summary

@@ -35,6 +35,7 @@ def main() -> None:
 
     from medforge.data.collator import MLMCollator
     from medforge.data.pack import pack_stream, word_starts
+    from medforge.models.flops import flops_per_token
     from medforge.models.mlm import SparseMLM
     from medforge.models.presets import PRESETS, build_mlm
     from medforge.tokenizer.config import TokenizerConfig
@@ -72,12 +73,8 @@ def main() -> None:
     hf_collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
     ours = MLMCollator(tok, 0.15, generator=torch.Generator().manual_seed(0))
 
-    layers, d, _, ffn = PRESETS[args.preset]
+    _, d, _, _ = PRESETS[args.preset]
     vocab = len(tok)
-
-    def flops_per_token(head_share: float, model) -> float:
-        n_enc = sum(p.numel() for n, p in model.named_parameters() if "embeddings" not in n and "lm_head" not in n)
-        return 6 * n_enc + 12 * layers * s * d + 6 * head_share * (d * d + d * vocab)
 
     def measure(name, rows, collate, sparse):
         model = build_mlm("roberta", args.preset, tok, s).to(args.device)
@@ -105,7 +102,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         total = args.steps * args.batch_size * s  # every row is seq_len long
         padding = 1 - real / total
-        per_token = flops_per_token(0.15 if sparse else 1.0, model)
+        per_token = flops_per_token(model, s, 0.15 if sparse else 1.0)
         head = 6 * (0.15 if sparse else 1.0) * (d * d + d * vocab) / per_token
         return {"name": name, "tokens_per_s": real / seconds, "padding": padding, "head_share": head,
                 "tflops": real / seconds * per_token / 1e12}

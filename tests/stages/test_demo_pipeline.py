@@ -64,7 +64,9 @@ def test_pretraining_loss_starts_near_uniform_and_falls(run_dir):
     assert train[-1]["loss"] < train[0]["loss"] - 0.3
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
     assert evals[-1]["eval_perplexity"] == pytest.approx(math.exp(evals[-1]["eval_loss"]))
-    assert all(r["tokens_per_s"] > 0 for r in train)
+    assert all(r["tokens_per_s"] > 0 and r["tflops"] > 0 and r["grad_norm"] > 0 for r in train)
+    assert all(0 <= r["padding_fraction"] < 0.05 and r["mfu"] is None for r in train)  # no known peak on a CPU
+    assert (run_dir / "pretrain" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((run_dir / "pretrain" / "train_summary.json").read_text())
     assert summary["data"]["train"]["padding_fraction"] < 0.05
 

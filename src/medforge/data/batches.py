@@ -10,6 +10,8 @@ from its own seed (run seed, epoch, sequence), so masks do not depend on how bat
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 
 
@@ -42,7 +44,9 @@ class BatchStream:
         return picks
 
     def mask_seed(self, epoch: int, index: int) -> int:
-        return ((self.seed * 1_000_003 + epoch) * 4_294_967_296 + index) % (2**63)
+        # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: every part must reach
+        # them, or the epoch is lost and masks stop being re-drawn (static masking, memorisation)
+        return int.from_bytes(hashlib.blake2b(f"{self.seed}:{epoch}:{index}".encode(), digest_size=4).digest(), "big")
 
     def __iter__(self):
         return self

@@ -56,6 +56,8 @@ class PretrainConfig:
     max_minutes: float = opt(0.0, "Wall-clock budget: checkpoint and stop cleanly (exit status 3) before it runs "
                                   "out, e.g. under a scheduler's time limit; rerun to resume. 0 means none.")
     log_every: int = opt(10, "Steps between training-loss log lines.")
+    peak_tflops: float = opt(0.0, "The device's peak TFLOP/s for MFU; 0: known GPUs in bf16/fp16 are looked up, "
+                                  "otherwise MFU is not reported (achieved TFLOP/s always is).")
 
     # how to run, not what to compute: changing these does not make the stage's output stale
     operational = ("resume", "max_minutes")

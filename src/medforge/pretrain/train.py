@@ -24,10 +24,12 @@ from medforge.data.batches import BatchStream
 from medforge.data.collator import MLMCollator
 from medforge.data.pack import build_packed, load_packed
 from medforge.errors import ConfigError, MedforgeError
+from medforge.models.flops import flops_per_token, peak_tflops
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from medforge.pretrain.config import PretrainConfig
+from medforge.pretrain.plots import plot_history
 from medforge.progress import bar
 from medforge.tokenizer.special import check_special_tokens
 
@@ -175,6 +177,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                          accelerator.process_index, world)
     history = History(ctx.out / "metrics.jsonl", state["step"]) if main else None
     objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
+    per_token = flops_per_token(model, cfg.seq_len, cfg.mlm_probability if cfg.sparse_head else 1.0)
+    peak = peak_tflops(cfg.precision, cfg.peak_tflops)
 
     def save(step: int) -> None:
         if main:
@@ -187,7 +191,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     # loop
     model.train()
     real_tokens = state["real_tokens"]
-    window_tokens, window_start = 0, time.perf_counter()
+    window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
     progress = bar(range(state["step"] + 1, max_steps + 1), desc="pretrain", unit="step",
                    initial=state["step"], total=max_steps)
     for step in progress:
@@ -204,6 +208,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             step_loss += float(summed[0] / summed[1]) / accum
             real_tokens += int(summed[2])
             window_tokens += int(summed[2])
+            window_real += int(batch["attention_mask"].sum())
+            window_slots += batch["attention_mask"].numel()
         if not math.isfinite(step_loss):
             raise MedforgeError(f"training loss became {step_loss} at step {step}; lower "
                                 f"'pretrain.learning_rate' (now {cfg.learning_rate}) or raise warmup")
@@ -216,12 +222,16 @@ def run(cfg: PretrainConfig, ctx) -> dict:
 
         if main and (step % cfg.log_every == 0 or step == max_steps):
             elapsed = time.perf_counter() - window_start
+            tokens_per_s = window_tokens / max(elapsed, 1e-9)
+            tflops = tokens_per_s * per_token / 1e12
             history.add({"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                         "tokens_per_s": window_tokens / max(elapsed, 1e-9), "real_tokens": real_tokens,
-                         "epoch": stream.epoch})
+                         "tokens_per_s": tokens_per_s, "tflops": tflops,
+                         "mfu": tflops / (peak * world) if peak else None,
+                         "padding_fraction": 1 - window_real / max(window_slots, 1),
+                         "real_tokens": real_tokens, "epoch": stream.epoch})
             logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
-            window_tokens, window_start = 0, time.perf_counter()
+            window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
         if main and (step % cfg.eval_every == 0 or step == max_steps) and len(val_ds):
             row = {"step": step, **evaluate_mlm(model, val_ds, tokenizer, cfg, ctx.seed, accelerator.device)}
             history.add(row)
@@ -245,7 +255,12 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     tokenizer.model_max_length = cfg.seq_len
     tokenizer.save_pretrained(final)
     evals = [r for r in history.rows if "eval_loss" in r]
+    logged = [r for r in history.rows if "tokens_per_s" in r]
+    steady = logged[1:] or logged  # the first window holds the warm-up
     summary = {"parameters": n_params, "steps": max_steps, "real_tokens": real_tokens,
+               "flops_per_token": per_token, "peak_tflops": peak,
+               "tokens_per_s": sum(r["tokens_per_s"] for r in steady) / max(len(steady), 1),
+               "tflops": sum(r["tflops"] for r in steady) / max(len(steady), 1),
                "resumed_from_step": state["step"] or None,
                "wall_time_s": round(time.perf_counter() - started, 2),
                "final_train_loss": next(r["loss"] for r in reversed(history.rows) if "loss" in r),
@@ -253,5 +268,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
                "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
                "data": {"train": train_stats, "validation": val_stats}}
+    summary["mfu"] = summary["tflops"] / (peak * world) if peak else None
     meta.write_json(ctx.out / "train_summary.json", summary)
+    plot_history(history.rows, ctx.out / "loss_curve.png", described)
     return summary

@@ -39,10 +39,23 @@ def test_seeking_to_a_position_continues_the_same_stream(tiny_tokenizer):
 
 
 def test_every_sequence_is_read_once_per_epoch_and_remasked_next_epoch(tiny_tokenizer):
-    stream = BatchStream(dataset(), 5, MLMCollator(tiny_tokenizer, 0.5), seed=0)
-    first = torch.cat([next(stream)["labels"] for _ in range(2)])
-    second = torch.cat([next(stream)["labels"] for _ in range(2)])
-    assert not torch.equal(first, second)  # dynamic masking: new masks in a new epoch
+    data = dataset(40)
+    stream = BatchStream(data, 8, MLMCollator(tiny_tokenizer, 0.3), seed=0)
+    masks = {}  # (epoch, sequence) -> which positions are targets
+    for _ in range(15):  # three epochs of 40 sequences
+        start = stream.position
+        batch = next(stream)
+        for row, (e, index) in enumerate(stream._take(start, 8)):
+            masks[(e, index)] = tuple((batch["labels"][row] != -100).tolist())
+    assert sorted(i for e, i in masks if e == 1) == list(range(40))  # each sequence once per epoch
+    changed = sum(masks[(0, i)] != masks[(1, i)] for i in range(40))
+    assert changed >= 35  # dynamic masking: the same sequence gets a new mask in a new epoch
+
+
+def test_mask_seeds_differ_across_epochs_in_the_bits_the_generator_keeps(tiny_tokenizer):
+    stream = BatchStream(dataset(), 2, MLMCollator(tiny_tokenizer), seed=5)
+    low32 = {stream.mask_seed(epoch, 3) & 0xFFFFFFFF for epoch in range(50)}
+    assert len(low32) == 50
 
 
 def test_per_sequence_seeds_make_masks_independent_of_the_batch(tiny_tokenizer):

@@ -98,3 +98,14 @@ def test_bad_batch_and_precision_settings(base_run, tmp_path, capsys, override, 
     run = fresh(base_run, tmp_path)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, override) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["document", "sentence", "line"])
+def test_packing_modes_run_and_record_their_padding(base_run, tmp_path, mode):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=3",
+                   f"pretrain.packing={mode}") == 0
+    data = json.loads((run / "pretrain" / "train_summary.json").read_text())["data"]["train"]
+    packed = json.loads((base_run / "pretrain" / "train_summary.json").read_text())["data"]["train"]
+    assert data["mode"] == mode and data["document_tokens"] == packed["document_tokens"]  # same tokens
+    assert data["padding_fraction"] > packed["padding_fraction"]

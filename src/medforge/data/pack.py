@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
 
 from medforge.corpus.store import split_path
+from medforge.data.packers import pack_docs, unit_cuts
 from medforge.tokenizer.japanese import preprocessor
 
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
@@ -27,26 +28,12 @@ FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(V
 
 def pack_stream(docs: Iterable[tuple[list[int], list[int]]], seq_len: int, bos: int, eos: int,
                 pad: int) -> Iterator[dict]:
-    """Yield ``{"input_ids", "starts", "n_real"}`` rows from (ids, word-start flags) per document.
+    """Greedy packing of (ids, word-start flags) per document; see ``packers`` for every mode.
 
-    ``starts`` marks the first token of each word (special tokens are words of their own), for
-    whole-word masking; ``n_real`` counts non-padding tokens (bos/eos included).
+    Rows are ``{"input_ids", "starts", "n_real"}``: ``starts`` marks the first token of each word
+    (special tokens are words of their own), ``n_real`` counts non-padding tokens.
     """
-    width = seq_len - 1
-    ids_buf: list[int] = []
-    starts_buf: list[int] = []
-    for ids, starts in docs:
-        ids_buf.extend(ids)
-        ids_buf.append(eos)
-        starts_buf.extend(starts)
-        starts_buf.append(1)
-        while len(ids_buf) >= width:
-            yield {"input_ids": [bos] + ids_buf[:width], "starts": [1] + starts_buf[:width], "n_real": seq_len}
-            del ids_buf[:width], starts_buf[:width]
-    if ids_buf:
-        n = len(ids_buf) + 1
-        yield {"input_ids": [bos] + ids_buf + [pad] * (seq_len - n), "starts": [1] + starts_buf + [1] * (seq_len - n),
-               "n_real": n}
+    return pack_docs(((ids, starts, [0]) for ids, starts in docs), seq_len, bos, eos, pad, "pack")
 
 
 def word_starts(word_ids: list[int | None]) -> list[int]:
@@ -58,15 +45,19 @@ def word_starts(word_ids: list[int | None]) -> list[int]:
     return flags
 
 
-def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path) -> Dataset:
-    """One row of token ids (no special tokens) per document, tokenized in batches by ``datasets``."""
+def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack") -> Dataset:
+    """One row per document: token ids (no special tokens), word-start flags and unit cuts, tokenized
+    in batches by ``datasets``."""
     docs = Dataset.from_parquet(str(split_path(corpus_dir, split)), cache_dir=str(cache_dir))
     prepare = preprocessor(tokenizer)
+    offsets = mode in ("sentence", "line")
 
     def encode(batch):
         texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
-        encoded = tokenizer(texts, add_special_tokens=False)
-        return {"ids": encoded["input_ids"],
+        encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=offsets)
+        cuts = [unit_cuts(text, [a for a, _ in encoded["offset_mapping"][i]], mode) if offsets else [0]
+                for i, text in enumerate(texts)]
+        return {"ids": encoded["input_ids"], "cuts": cuts,
                 "starts": [word_starts(encoded.word_ids(i)) for i in range(len(texts))]}
 
     return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}")
@@ -78,27 +69,28 @@ def _stats(n_docs: int, doc_tokens: int, n_seq: int, real: int, seq_len: int) ->
             "padding_fraction": round(1 - real / max(n_seq * seq_len, 1), 6)}
 
 
-def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path) -> tuple[Dataset, dict]:
+def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path,
+                 mode: str = "pack") -> tuple[Dataset, dict]:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats."""
     if pq.ParquetFile(split_path(corpus_dir, split)).metadata.num_rows == 0:
         # an empty split (validation_fraction 0); datasets can neither read nor reload zero-row files
         return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
             _stats(0, 0, 0, 0, seq_len)
     cache = out_dir / f".cache-{split}"
-    tokenized = tokenize_split(corpus_dir, split, tokenizer, cache)
+    tokenized = tokenize_split(corpus_dir, split, tokenizer, cache, mode)
     n_docs = len(tokenized)
     doc_tokens = sum(len(ids) for ids in tokenized["ids"])
 
     def rows():
         # cls/sep: <s> </s> for RoBERTa and CamemBERT, [CLS] [SEP] for BERT
-        yield from pack_stream(((r["ids"], r["starts"]) for r in tokenized), seq_len, tokenizer.cls_token_id,
-                               tokenizer.sep_token_id, tokenizer.pad_token_id)
+        yield from pack_docs(((r["ids"], r["starts"], r["cuts"]) for r in tokenized), seq_len,
+                             tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, mode)
 
     target = out_dir / split
     Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))
     shutil.rmtree(cache, ignore_errors=True)
     packed = datasets.load_from_disk(str(target))
-    stats = _stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len)
+    stats = {**_stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len), "mode": mode}
     # Conservation: every document token is in exactly one sequence; the rest are bos/eos separators.
     assert stats["real_tokens"] == doc_tokens + stats["separator_tokens"], stats
     (target / "medforge_stats.json").write_text(json.dumps(stats), encoding="utf-8")

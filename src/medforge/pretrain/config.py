@@ -24,6 +24,10 @@ class PretrainConfig:
     sparse_head: bool = opt(True, "Compute the MLM head only at masked positions (same loss, ~85% fewer head "
                                   "FLOPs at 15% masking); the saved model is a standard *ForMaskedLM.")
     seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
+    packing: Literal["pack", "document", "sentence", "line"] = opt(
+        "pack", "pack: fill sequences across documents (least padding); document: never mix documents; "
+                "sentence: whole sentences (RoBERTa's FULL-SENTENCES); line: one line per sequence. None drops "
+                "a token; the padding fraction is recorded.")
     batch_size: int = opt(16, "Sequences per device per step.")
     grad_accum: int = opt(1, "Gradient accumulation steps; global batch = batch_size x grad_accum x processes.")
     global_batch: int = opt(0, "Sequences per optimizer step over all processes; when set, grad_accum is computed "

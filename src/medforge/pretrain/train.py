@@ -141,8 +141,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     data_dir = ctx.out / "packed"
     main = accelerator.is_main_process
     if main:
-        train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir)
-        val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir)
+        train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir, cfg.packing)
+        val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir, cfg.packing)
     accelerator.wait_for_everyone()
     if not main:
         train_ds, train_stats = load_packed(data_dir, "train", cfg.seq_len)

@@ -75,3 +75,36 @@ def test_time_budget_stops_cleanly_and_the_rerun_finishes(uninterrupted, tmp_pat
     assert json.loads((run / "pretrain" / "train_summary.json").read_text())["resumed_from_step"] == 1
     assert [r["loss"] for r in rows(run) if "loss" in r] == pytest.approx(
         [r["loss"] for r in rows(uninterrupted) if "loss" in r], abs=1e-6)
+
+
+SCHEDULE = [*TINY, "pretrain.max_steps=10", "pretrain.short_seq_len=32", "pretrain.short_fraction=0.5",
+            "pretrain.save_every=4", "pretrain.eval_every=5", "pretrain.log_every=1", "pretrain.keep_last=5"]
+
+
+def test_short_then_long_schedule_switches_and_resumes_across_the_switch(uninterrupted, tmp_path, monkeypatch):
+    whole = tmp_path / "whole"
+    copy_inputs(uninterrupted, whole)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={whole}", *SCHEDULE) == 0
+    rows_whole = rows(whole)
+    tokens = [r["real_tokens"] for r in rows_whole if "loss" in r]
+    per_step = [b - a for a, b in zip([0] + tokens, tokens)]
+    assert all(t <= 16 * 32 for t in per_step[:5]) and all(16 * 32 < t <= 16 * 64 for t in per_step[5:])
+    summary = json.loads((whole / "pretrain" / "train_summary.json").read_text())
+    assert summary["schedule"] == {"short_seq_len": 32, "short_steps": 5}
+
+    killed = tmp_path / "killed"
+    copy_inputs(uninterrupted, killed)
+    real_save = train_module.save_checkpoint
+
+    def save_then_die(folder, step, *args, **kwargs):
+        path = real_save(folder, step, *args, **kwargs)
+        if step == 4:
+            raise KeyboardInterrupt
+        return path
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={killed}", *SCHEDULE) == 130
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={killed}", *SCHEDULE) == 0
+    for a, b in zip(rows_whole, rows(killed), strict=True):
+        assert b == pytest.approx(a, abs=1e-6)

@@ -106,3 +106,12 @@ def test_stage_validation_messages():
         cfglib.from_dict(PipelineConfig, {"prepare": {"inputs": []}})
     with pytest.raises(ConfigError, match="mlm_probability"):
         cfglib.from_dict(PipelineConfig, {"prepare": {"inputs": ["a.txt"]}, "pretrain": {"mlm_probability": 1.5}})
+
+
+@pytest.mark.parametrize("pretrain, key", [({"short_seq_len": 256}, "short_seq_len"),
+                                           ({"short_seq_len": 64, "max_tokens": 1000}, "max_tokens"),
+                                           ({"short_fraction": 1.0}, "short_fraction"),
+                                           ({"model": {"dropout": 1.5}}, "dropout")])
+def test_pretrain_schedule_validation(pretrain, key):
+    with pytest.raises(ConfigError, match=key):
+        cfglib.from_dict(PipelineConfig, {"prepare": {"inputs": ["a.txt"]}, "pretrain": pretrain})

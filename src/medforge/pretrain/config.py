@@ -24,6 +24,9 @@ class PretrainConfig:
     sparse_head: bool = opt(True, "Compute the MLM head only at masked positions (same loss, ~85% fewer head "
                                   "FLOPs at 15% masking); the saved model is a standard *ForMaskedLM.")
     seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
+    short_seq_len: int = opt(0, "Short-then-long schedule (BERT's): the first short_fraction of the steps use "
+                                "sequences of this length, the rest seq_len. 0: seq_len throughout.")
+    short_fraction: float = opt(0.9, "Share of the steps at short_seq_len.")
     packing: Literal["pack", "document", "sentence", "line"] = opt(
         "pack", "pack: fill sequences across documents (least padding); document: never mix documents; "
                 "sentence: whole sentences (RoBERTa's FULL-SENTENCES); line: one line per sequence. None drops "
@@ -73,6 +76,14 @@ class PretrainConfig:
                 raise ConfigError(f"{source}: 'pretrain.{key}' must be at least 1, got {getattr(self, key)}")
         if self.seq_len < 8:
             raise ConfigError(f"{source}: 'pretrain.seq_len' must be at least 8, got {self.seq_len}")
+        if self.short_seq_len and not 8 <= self.short_seq_len < self.seq_len:
+            raise ConfigError(f"{source}: 'pretrain.short_seq_len' must be between 8 and seq_len ({self.seq_len}), "
+                              f"got {self.short_seq_len}")
+        if self.short_seq_len and self.max_tokens:
+            raise ConfigError(f"{source}: 'pretrain.max_tokens' counts steps at one length; with short_seq_len "
+                              "set max_steps instead")
+        if not 0.0 < self.short_fraction < 1.0:
+            raise ConfigError(f"{source}: 'pretrain.short_fraction' must be in (0, 1), got {self.short_fraction}")
         if self.global_batch < 0 or self.max_tokens < 0:
             raise ConfigError(f"{source}: 'pretrain.global_batch' and 'pretrain.max_tokens' must be >= 0")
         if not 0.0 < self.mlm_probability < 1.0:

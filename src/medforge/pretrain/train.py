@@ -140,17 +140,24 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     # data: packed once, by the main process; the others read what it wrote
     data_dir = ctx.out / "packed"
     main = accelerator.is_main_process
+    short_dir = ctx.out / f"packed-{cfg.short_seq_len}"
     if main:
         train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir, cfg.packing)
         val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir, cfg.packing)
+        if cfg.short_seq_len:
+            short_ds, short_stats = build_packed(corpus, "train", tokenizer, cfg.short_seq_len, short_dir, cfg.packing)
     accelerator.wait_for_everyone()
     if not main:
         train_ds, train_stats = load_packed(data_dir, "train", cfg.seq_len)
         val_ds, val_stats = load_packed(data_dir, "validation", cfg.seq_len)
+        if cfg.short_seq_len:
+            short_ds, short_stats = load_packed(short_dir, "train", cfg.short_seq_len)
     logger.info("packed %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
                 train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
     columns = ["input_ids", "starts"] if cfg.whole_word_mask else ["input_ids"]
     train_ds, val_ds = train_ds.select_columns(columns), val_ds.select_columns(columns)
+    if cfg.short_seq_len:
+        short_ds = short_ds.select_columns(columns)
 
     # model and optimiser
     model, described = build_model(cfg, tokenizer)
@@ -167,23 +174,34 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                            whole_word=cfg.whole_word_mask)
 
     # resume
-    state = {"step": 0, "position": 0, "real_tokens": 0}
+    state = {"step": 0, "position": 0, "phase": "long", "real_tokens": 0}
     checkpoint = latest_checkpoint(ctx.out) if cfg.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, model, optimizer, scheduler)
         logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
                     state["position"])
-    stream = BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, state["position"],
-                         accelerator.process_index, world)
+    # the short-then-long schedule: one stream per phase; the step says which phase it is
+    switch = round(cfg.short_fraction * max_steps) if cfg.short_seq_len else 0
+    streams = {"long": BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index, world)}
+    if switch:
+        streams["short"] = BatchStream(short_ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index,
+                                       world)
+        logger.info("sequence-length schedule: steps 1-%d at %d tokens, then %d", switch, cfg.short_seq_len,
+                    cfg.seq_len)
+    streams[state.get("phase", "long")].position = state["position"]
     history = History(ctx.out / "metrics.jsonl", state["step"]) if main else None
     objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
     per_token = flops_per_token(model, cfg.seq_len, cfg.mlm_probability if cfg.sparse_head else 1.0)
     peak = peak_tflops(cfg.precision, cfg.peak_tflops)
 
+    def phase(step: int) -> str:
+        return "short" if step <= switch else "long"
+
     def save(step: int) -> None:
+        stream = streams[phase(step)]
         if main:
             save_checkpoint(ctx.out, step, accelerator.unwrap_model(model), optimizer, scheduler,
-                            {"step": step, "position": stream.position, "epoch": stream.epoch,
+                            {"step": step, "position": stream.position, "phase": phase(step), "epoch": stream.epoch,
                              "real_tokens": real_tokens, "seed": ctx.seed, "processes": world},
                             keep_last=cfg.keep_last)
         accelerator.wait_for_everyone()
@@ -196,6 +214,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                    initial=state["step"], total=max_steps)
     for step in progress:
         step_loss = 0.0
+        stream = streams[phase(step)]
         for _ in range(accum):
             batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
             total, count = objective(**batch)
@@ -267,7 +286,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
                "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
-               "data": {"train": train_stats, "validation": val_stats}}
+               "data": {"train": train_stats, "validation": val_stats,
+                        **({"train_short": short_stats} if cfg.short_seq_len else {})},
+               "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None}
     summary["mfu"] = summary["tflops"] / (peak * world) if peak else None
     meta.write_json(ctx.out / "train_summary.json", summary)
     plot_history(history.rows, ctx.out / "loss_curve.png", described)

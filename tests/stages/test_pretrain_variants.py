@@ -109,3 +109,19 @@ def test_packing_modes_run_and_record_their_padding(base_run, tmp_path, mode):
     packed = json.loads((base_run / "pretrain" / "train_summary.json").read_text())["data"]["train"]
     assert data["mode"] == mode and data["document_tokens"] == packed["document_tokens"]  # same tokens
     assert data["padding_fraction"] > packed["padding_fraction"]
+
+
+def test_carbon_emissions_are_recorded_in_the_stage_meta(base_run, tmp_path):
+    pytest.importorskip("codecarbon")
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=3",
+                   "pretrain.carbon_country=FRA") == 0
+    emissions = json.loads((run / "pretrain" / "meta.json").read_text())["summary"]["emissions"]
+    assert emissions["co2_eq_kg"] > 0 and emissions["energy_kwh"] > 0 and emissions["country"] == "France"
+
+
+def test_unknown_carbon_country_is_a_clear_error(base_run, tmp_path, capsys):
+    pytest.importorskip("codecarbon")
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.carbon_country=XYZ") == 2
+    assert "ISO 3166 alpha-3" in capsys.readouterr().err

@@ -63,11 +63,14 @@ class PretrainConfig:
     max_minutes: float = opt(0.0, "Wall-clock budget: checkpoint and stop cleanly (exit status 3) before it runs "
                                   "out, e.g. under a scheduler's time limit; rerun to resume. 0 means none.")
     log_every: int = opt(10, "Steps between training-loss log lines.")
+    carbon_country: str = opt("", "ISO 3166 alpha-3 code of the country the training runs in (FRA, USA, JPN...): "
+                                  "CodeCarbon then estimates energy and CO2 offline into the stage's meta.json. "
+                                  "Empty: not tracked.")
     peak_tflops: float = opt(0.0, "The device's peak TFLOP/s for MFU; 0: known GPUs in bf16/fp16 are looked up, "
                                   "otherwise MFU is not reported (achieved TFLOP/s always is).")
 
     # how to run, not what to compute: changing these does not make the stage's output stale
-    operational = ("resume", "max_minutes")
+    operational = ("resume", "max_minutes", "carbon_country")
 
     def validate(self, source: str) -> None:
         for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",

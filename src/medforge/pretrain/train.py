@@ -27,6 +27,7 @@ from medforge.errors import ConfigError, MedforgeError
 from medforge.models.flops import flops_per_token, peak_tflops
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
+from medforge.pretrain.carbon import Emissions
 from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from medforge.pretrain.config import PretrainConfig
 from medforge.pretrain.plots import plot_history
@@ -207,6 +208,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         accelerator.wait_for_everyone()
 
     # loop
+    emissions = Emissions(cfg.carbon_country, enabled=main)
     model.train()
     real_tokens = state["real_tokens"]
     window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
@@ -269,6 +271,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
 
     if not main:
         return {}
+    carbon = emissions.stop()
     final = ctx.out / "model"
     accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
     tokenizer.model_max_length = cfg.seq_len
@@ -288,7 +291,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
                "data": {"train": train_stats, "validation": val_stats,
                         **({"train_short": short_stats} if cfg.short_seq_len else {})},
-               "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None}
+               "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None,
+               "emissions": carbon}
     summary["mfu"] = summary["tflops"] / (peak * world) if peak else None
     meta.write_json(ctx.out / "train_summary.json", summary)
     plot_history(history.rows, ctx.out / "loss_curve.png", described)

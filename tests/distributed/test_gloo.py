@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-from test_demo_pipeline import DEMO, TINY, run_cli  # noqa: E402
+from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli  # noqa: E402
 
 COMMON = [*TINY, "pretrain.max_steps=8", "pretrain.log_every=1", "pretrain.eval_every=4", "pretrain.save_every=4",
           "pretrain.model.dropout=0"]
@@ -31,9 +30,7 @@ def inputs(tmp_path_factory):
 
 
 def fresh(inputs, folder):
-    for stage in ("prepare", "tokenizer"):
-        shutil.copytree(inputs / stage, folder / stage)
-    return folder
+    return copy_upstream(inputs, folder)
 
 
 def test_two_processes_match_one_with_the_same_global_batch(inputs, tmp_path):

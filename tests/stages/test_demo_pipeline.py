@@ -26,6 +26,13 @@ def run_cli(*args: str) -> int:
     return cli.main([str(a) for a in args])
 
 
+def copy_upstream(source: Path, target: Path) -> Path:
+    """A new run folder holding the finished prepare and tokenizer stages of ``source``."""
+    for stage in ("prepare", "tokenizer"):
+        shutil.copytree(source / stage, target / stage)
+    return target
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo") / "run"
@@ -72,8 +79,7 @@ def test_pretraining_loss_starts_near_uniform_and_falls(run_dir):
 
 
 def test_pretraining_is_reproducible_with_the_seed(run_dir, tmp_path):
-    shutil.copytree(run_dir / "prepare", tmp_path / "run" / "prepare")
-    shutil.copytree(run_dir / "tokenizer", tmp_path / "run" / "tokenizer")
+    copy_upstream(run_dir, tmp_path / "run")
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={tmp_path / 'run'}", *TINY) == 0
 
     def losses(folder):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
 from transformers import AutoModelForMaskedLM
 
-from test_demo_pipeline import DEMO, TINY, run_cli
+from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +24,7 @@ def losses(folder):
 
 
 def fresh(base_run, tmp_path):
-    for stage in ("prepare", "tokenizer"):
-        shutil.copytree(base_run / stage, tmp_path / "run" / stage)
-    return tmp_path / "run"
+    return copy_upstream(base_run, tmp_path / "run")
 
 
 @pytest.mark.parametrize("family, architecture", [("bert", "BertForMaskedLM"), ("camembert", "CamembertForMaskedLM")])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -11,7 +10,7 @@ from safetensors.torch import load_file
 
 import medforge.pretrain.train as train_module
 from medforge.pipeline import MARKER
-from test_demo_pipeline import DEMO, TINY, run_cli
+from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli
 
 RESUME = [*TINY, "pretrain.max_steps=12", "pretrain.save_every=4", "pretrain.eval_every=4", "pretrain.log_every=1",
           "pretrain.keep_last=5"]
@@ -29,26 +28,27 @@ def rows(folder):
             for line in (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()]
 
 
-def copy_inputs(source, target):
-    for stage in ("prepare", "tokenizer"):
-        shutil.copytree(source / stage, target / stage)
-
-
-def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_path, monkeypatch):
-    run = tmp_path / "run"
-    copy_inputs(uninterrupted, run)
+def kill_after_checkpoint(monkeypatch, at_step: int):
+    """Make the run die (as if killed) right after checkpoint-<at_step> is written."""
     real_save = train_module.save_checkpoint
 
     def save_then_die(folder, step, *args, **kwargs):
         path = real_save(folder, step, *args, **kwargs)
-        if step == 8:
-            raise KeyboardInterrupt  # killed right after checkpoint-8 was written
+        if step == at_step:
+            raise KeyboardInterrupt
         return path
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    return lambda: monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+
+
+def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    copy_upstream(uninterrupted, run)
+    revive = kill_after_checkpoint(monkeypatch, 8)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 130
     assert not (run / "pretrain" / MARKER).exists()
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    revive()
     (run / "pretrain" / ".checkpoint-12.tmp").mkdir()  # a save interrupted half-way is never resumed from
 
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 0
@@ -67,7 +67,7 @@ def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_pa
 
 def test_time_budget_stops_cleanly_and_the_rerun_finishes(uninterrupted, tmp_path, capsys):
     run = tmp_path / "run"
-    copy_inputs(uninterrupted, run)
+    copy_upstream(uninterrupted, run)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME, "pretrain.max_minutes=1e-6") == 3
     assert "time budget" in capsys.readouterr().err
     assert (run / "pretrain" / "checkpoint-1").is_dir() and not (run / "pretrain" / MARKER).exists()
@@ -82,8 +82,7 @@ SCHEDULE = [*TINY, "pretrain.max_steps=10", "pretrain.short_seq_len=32", "pretra
 
 
 def test_short_then_long_schedule_switches_and_resumes_across_the_switch(uninterrupted, tmp_path, monkeypatch):
-    whole = tmp_path / "whole"
-    copy_inputs(uninterrupted, whole)
+    whole = copy_upstream(uninterrupted, tmp_path / "whole")
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={whole}", *SCHEDULE) == 0
     rows_whole = rows(whole)
     tokens = [r["real_tokens"] for r in rows_whole if "loss" in r]
@@ -92,19 +91,10 @@ def test_short_then_long_schedule_switches_and_resumes_across_the_switch(uninter
     summary = json.loads((whole / "pretrain" / "train_summary.json").read_text())
     assert summary["schedule"] == {"short_seq_len": 32, "short_steps": 5}
 
-    killed = tmp_path / "killed"
-    copy_inputs(uninterrupted, killed)
-    real_save = train_module.save_checkpoint
-
-    def save_then_die(folder, step, *args, **kwargs):
-        path = real_save(folder, step, *args, **kwargs)
-        if step == 4:
-            raise KeyboardInterrupt
-        return path
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
+    killed = copy_upstream(uninterrupted, tmp_path / "killed")
+    revive = kill_after_checkpoint(monkeypatch, 4)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={killed}", *SCHEDULE) == 130
-    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    revive()
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={killed}", *SCHEDULE) == 0
     for a, b in zip(rows_whole, rows(killed), strict=True):
         assert b == pytest.approx(a, abs=1e-6)

@@ -121,6 +121,28 @@ def schedule(cfg: PretrainConfig, world: int) -> tuple[int, int]:
     return accum, steps
 
 
+def packed_data(cfg: PretrainConfig, ctx, tokenizer, accelerator) -> dict:
+    """Train and validation sequences (and the short phase's, if scheduled), packed once by the main
+    process; the other processes read what it wrote."""
+    corpus = ctx.need("prepare")
+    jobs = {"train": (cfg.seq_len, "packed", "train"), "validation": (cfg.seq_len, "packed", "validation")}
+    if cfg.short_seq_len:
+        jobs["short"] = (cfg.short_seq_len, f"packed-{cfg.short_seq_len}", "train")
+    data = {}
+    if accelerator.is_main_process:
+        for name, (length, folder, split) in jobs.items():
+            data[name], data[f"{name}_stats"] = build_packed(corpus, split, tokenizer, length, ctx.out / folder,
+                                                             cfg.packing)
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        for name, (length, folder, split) in jobs.items():
+            data[name], data[f"{name}_stats"] = load_packed(ctx.out / folder, split, length)
+    columns = ["input_ids", "starts"] if cfg.whole_word_mask else ["input_ids"]
+    for name in jobs:
+        data[name] = data[name].select_columns(columns)
+    return data
+
+
 def run(cfg: PretrainConfig, ctx) -> dict:
     started = time.perf_counter()
     cuda = torch.cuda.is_available()
@@ -136,29 +158,13 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     tokenizer_dir = paths.model_ref(cfg.tokenizer, "tokenizer") if cfg.tokenizer else ctx.need("tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     check_special_tokens(tokenizer, str(tokenizer_dir))
-    corpus = ctx.need("prepare")
 
-    # data: packed once, by the main process; the others read what it wrote
-    data_dir = ctx.out / "packed"
     main = accelerator.is_main_process
-    short_dir = ctx.out / f"packed-{cfg.short_seq_len}"
-    if main:
-        train_ds, train_stats = build_packed(corpus, "train", tokenizer, cfg.seq_len, data_dir, cfg.packing)
-        val_ds, val_stats = build_packed(corpus, "validation", tokenizer, cfg.seq_len, data_dir, cfg.packing)
-        if cfg.short_seq_len:
-            short_ds, short_stats = build_packed(corpus, "train", tokenizer, cfg.short_seq_len, short_dir, cfg.packing)
-    accelerator.wait_for_everyone()
-    if not main:
-        train_ds, train_stats = load_packed(data_dir, "train", cfg.seq_len)
-        val_ds, val_stats = load_packed(data_dir, "validation", cfg.seq_len)
-        if cfg.short_seq_len:
-            short_ds, short_stats = load_packed(short_dir, "train", cfg.short_seq_len)
+    data = packed_data(cfg, ctx, tokenizer, accelerator)
+    train_ds, val_ds, train_stats, val_stats = data["train"], data["validation"], data["train_stats"], \
+        data["validation_stats"]
     logger.info("packed %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
                 train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
-    columns = ["input_ids", "starts"] if cfg.whole_word_mask else ["input_ids"]
-    train_ds, val_ds = train_ds.select_columns(columns), val_ds.select_columns(columns)
-    if cfg.short_seq_len:
-        short_ds = short_ds.select_columns(columns)
 
     # model and optimiser
     model, described = build_model(cfg, tokenizer)
@@ -185,7 +191,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     switch = round(cfg.short_fraction * max_steps) if cfg.short_seq_len else 0
     streams = {"long": BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index, world)}
     if switch:
-        streams["short"] = BatchStream(short_ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index,
+        streams["short"] = BatchStream(data["short"], cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index,
                                        world)
         logger.info("sequence-length schedule: steps 1-%d at %d tokens, then %d", switch, cfg.short_seq_len,
                     cfg.seq_len)
@@ -290,7 +296,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
                "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
                "data": {"train": train_stats, "validation": val_stats,
-                        **({"train_short": short_stats} if cfg.short_seq_len else {})},
+                        **({"train_short": data["short_stats"]} if cfg.short_seq_len else {})},
                "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None,
                "emissions": carbon}
     summary["mfu"] = summary["tflops"] / (peak * world) if peak else None

@@ -122,3 +122,18 @@ def test_unknown_carbon_country_is_a_clear_error(base_run, tmp_path, capsys):
     run = fresh(base_run, tmp_path)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.carbon_country=XYZ") == 2
     assert "ISO 3166 alpha-3" in capsys.readouterr().err
+
+
+def test_tensorboard_event_files_hold_the_logged_metrics(base_run, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=4",
+                   "pretrain.log_every=1", "pretrain.tensorboard=true") == 0
+    events = EventAccumulator(str(run / "pretrain" / "tensorboard"))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("loss")]
+    assert [s for s, _ in logged] == [1, 2, 3, 4]
+    assert [v for _, v in logged] == pytest.approx(losses(run), rel=1e-6)
+    assert {"lr", "grad_norm", "eval_loss"} <= set(events.Tags()["scalars"])

@@ -63,6 +63,8 @@ class PretrainConfig:
     max_minutes: float = opt(0.0, "Wall-clock budget: checkpoint and stop cleanly (exit status 3) before it runs "
                                   "out, e.g. under a scheduler's time limit; rerun to resume. 0 means none.")
     log_every: int = opt(10, "Steps between training-loss log lines.")
+    tensorboard: bool = opt(False, "Also write the metrics as TensorBoard event files in pretrain/tensorboard/ "
+                                   "(the 'tb' extra).")
     carbon_country: str = opt("", "ISO 3166 alpha-3 code of the country the training runs in (FRA, USA, JPN...): "
                                   "CodeCarbon then estimates energy and CO2 offline into the stage's meta.json. "
                                   "Empty: not tracked.")
@@ -70,7 +72,7 @@ class PretrainConfig:
                                   "otherwise MFU is not reported (achieved TFLOP/s always is).")
 
     # how to run, not what to compute: changing these does not make the stage's output stale
-    operational = ("resume", "max_minutes", "carbon_country")
+    operational = ("resume", "max_minutes", "carbon_country", "tensorboard")
 
     def validate(self, source: str) -> None:
         for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",

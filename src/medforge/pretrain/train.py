@@ -89,10 +89,20 @@ def build_model(cfg: PretrainConfig, tokenizer):
 
 
 class History:
-    """metrics.jsonl, cut back to the resumed step so that it reads as one uninterrupted run."""
+    """metrics.jsonl (and TensorBoard event files, if asked), cut back to the resumed step so that
+    they read as one uninterrupted run."""
 
-    def __init__(self, path, resumed_step: int):
+    def __init__(self, path, resumed_step: int, tensorboard_dir=None):
         self.path = path
+        self.writer = None
+        if tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("pretrain.tensorboard needs tensorboard: pip install tensorboard "
+                                  "(or medforge[tb])") from None
+            # purge_step: TensorBoard drops what an interrupted attempt logged after the checkpoint
+            self.writer = SummaryWriter(str(tensorboard_dir), purge_step=resumed_step + 1 if resumed_step else None)
         kept = []
         if resumed_step and path.exists():
             kept = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -104,6 +114,14 @@ class History:
         self.rows.append(row)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+        if self.writer is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.writer.add_scalar(key, value, row["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def schedule(cfg: PretrainConfig, world: int) -> tuple[int, int]:
@@ -196,7 +214,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         logger.info("sequence-length schedule: steps 1-%d at %d tokens, then %d", switch, cfg.short_seq_len,
                     cfg.seq_len)
     streams[state.get("phase", "long")].position = state["position"]
-    history = History(ctx.out / "metrics.jsonl", state["step"]) if main else None
+    history = History(ctx.out / "metrics.jsonl", state["step"],
+                      ctx.out / "tensorboard" if cfg.tensorboard else None) if main else None
     objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
     per_token = flops_per_token(model, cfg.seq_len, cfg.mlm_probability if cfg.sparse_head else 1.0)
     peak = peak_tflops(cfg.precision, cfg.peak_tflops)
@@ -278,6 +297,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     if not main:
         return {}
     carbon = emissions.stop()
+    history.close()
     final = ctx.out / "model"
     accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
     tokenizer.model_max_length = cfg.seq_len

@@ -137,3 +137,14 @@ def test_tensorboard_event_files_hold_the_logged_metrics(base_run, tmp_path):
     assert [s for s, _ in logged] == [1, 2, 3, 4]
     assert [v for _, v in logged] == pytest.approx(losses(run), rel=1e-6)
     assert {"lr", "grad_norm", "eval_loss"} <= set(events.Tags()["scalars"])
+
+
+def test_compiled_encoder_trains_like_the_eager_one_and_saves_standard_weights(base_run, tmp_path):
+    eager = fresh(base_run, tmp_path / "eager")
+    compiled = fresh(base_run, tmp_path / "compiled")
+    common = [*TINY, "pretrain.max_steps=3", "pretrain.log_every=1", "pretrain.model.dropout=0"]
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={eager}", *common) == 0
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={compiled}", *common, "pretrain.compile=true") == 0
+    assert losses(compiled) == pytest.approx(losses(eager), abs=1e-4)
+    model = AutoModelForMaskedLM.from_pretrained(compiled / "pretrain" / "model")  # plain keys, no _orig_mod
+    assert type(model).__name__ == "RobertaForMaskedLM"

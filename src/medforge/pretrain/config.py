@@ -40,6 +40,8 @@ class PretrainConfig:
                              "seq_len), rounded up. 0: use max_steps.")
     precision: Literal["fp32", "bf16", "fp16"] = opt(
         "fp32", "Mixed precision: bf16 on recent GPUs (and CPUs with bf16 support), fp16 on older GPUs only.")
+    compile: bool = opt(False, "torch.compile the encoder (in place: checkpoints keep standard keys); the first "
+                               "steps pay the compilation, later ones run faster on a GPU.")
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, ~30% "
                                               "more compute; for long sequences or large models.")
     learning_rate: float = opt(5e-4, "Peak learning rate, reached after warmup.")

@@ -188,6 +188,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     model, described = build_model(cfg, tokenizer)
     if cfg.gradient_checkpointing:  # renamed in transformers 5
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
+    if cfg.compile:  # the encoder only: the sparse head's gather has data-dependent shapes
+        model.base_model.compile()
     n_params = sum(p.numel() for p in model.parameters())
     logger.info("model: %s, %.2fM parameters; %d steps of %d sequences (%d per process x %d accumulation x %d "
                 "processes)", described, n_params / 1e6, max_steps, cfg.batch_size * accum * world, cfg.batch_size,

@@ -34,7 +34,7 @@ def main() -> None:
     from transformers import AutoTokenizer, DataCollatorForLanguageModeling
 
     from medforge.data.collator import MLMCollator
-    from medforge.data.pack import pack_stream, word_starts
+    from medforge.data.packers import pack_docs
     from medforge.models.flops import flops_per_token
     from medforge.models.mlm import SparseMLM
     from medforge.models.presets import PRESETS, build_mlm
@@ -68,8 +68,8 @@ def main() -> None:
     line_rows = [r + [tok.pad_token_id] * (s - len(r)) for r in line_rows]
     stream = [t for ids in encoded for t in [tok.cls_token_id] + ids + [tok.sep_token_id]]
     group_rows = [stream[i:i + s] for i in range(0, len(stream) - s + 1, s)]  # group_texts drops the remainder
-    packed_rows = [r["input_ids"] for r in pack_stream(((ids, word_starts([0] * len(ids))) for ids in encoded), s,
-                                                       tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)]
+    packed_rows = [r["input_ids"] for r in pack_docs(((ids, [1] * len(ids), [0]) for ids in encoded), s,
+                                                     tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)]
     hf_collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
     ours = MLMCollator(tok, 0.15, generator=torch.Generator().manual_seed(0))
 

@@ -15,6 +15,14 @@ import hashlib
 import torch
 
 
+def sequence_seed(seed: int, epoch: int, index: int) -> int:
+    """The masking seed of one sequence in one epoch.
+
+    torch's CPU generator (mt19937) keeps only the low 32 bits of a seed, so every part is hashed
+    into them; otherwise the epoch is lost and masks stop being re-drawn (static masking)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=4).digest(), "big")
+
+
 class BatchStream:
     def __init__(self, dataset, batch_size: int, collator, seed: int, position: int = 0, rank: int = 0,
                  world: int = 1):
@@ -44,9 +52,7 @@ class BatchStream:
         return picks
 
     def mask_seed(self, epoch: int, index: int) -> int:
-        # torch's CPU generator (mt19937) keeps only the low 32 bits of a seed: every part must reach
-        # them, or the epoch is lost and masks stop being re-drawn (static masking, memorisation)
-        return int.from_bytes(hashlib.blake2b(f"{self.seed}:{epoch}:{index}".encode(), digest_size=4).digest(), "big")
+        return sequence_seed(self.seed, epoch, index)
 
     def __iter__(self):
         return self

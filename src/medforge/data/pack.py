@@ -1,17 +1,15 @@
-"""Tokenize documents and pack them into fixed-length sequences, losing no token.
+"""Tokenize a prepared split and pack it into fixed-length Arrow sequences, losing no token.
 
-Documents are concatenated into one stream, each followed by the end-of-sequence token; the
-stream is cut into pieces of ``seq_len - 1`` tokens and each piece gets the start token. Only
-the very last sequence is padded, so the padding fraction is at most one sequence's worth.
-Unlike ``run_mlm.py``'s ``group_texts`` the remainder of a map batch is never dropped: the
-stream runs across the whole split.
+Tokenization runs in batches through ``datasets`` and keeps, per document, the word-start flags
+(for whole-word masking) and the sentence or line cuts its packing mode needs; ``packers``
+decides where sequences end. The stream runs across the whole split, so unlike ``run_mlm.py``'s
+``group_texts`` no map batch's remainder is dropped; conservation is asserted on every build.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import datasets
@@ -24,16 +22,6 @@ from medforge.tokenizer.japanese import preprocessor
 
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
                      "n_real": Value("int32")})
-
-
-def pack_stream(docs: Iterable[tuple[list[int], list[int]]], seq_len: int, bos: int, eos: int,
-                pad: int) -> Iterator[dict]:
-    """Greedy packing of (ids, word-start flags) per document; see ``packers`` for every mode.
-
-    Rows are ``{"input_ids", "starts", "n_real"}``: ``starts`` marks the first token of each word
-    (special tokens are words of their own), ``n_real`` counts non-padding tokens.
-    """
-    return pack_docs(((ids, starts, [0]) for ids, starts in docs), seq_len, bos, eos, pad, "pack")
 
 
 def word_starts(word_ids: list[int | None]) -> list[int]:

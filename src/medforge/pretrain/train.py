@@ -20,7 +20,7 @@ from accelerate.utils import set_seed
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from medforge import log, meta, paths
-from medforge.data.batches import BatchStream
+from medforge.data.batches import BatchStream, sequence_seed
 from medforge.data.collator import MLMCollator
 from medforge.data.pack import build_packed, load_packed
 from medforge.errors import ConfigError, MedforgeError
@@ -67,8 +67,9 @@ def evaluate_mlm(model, dataset, tokenizer, cfg: PretrainConfig, seed: int, devi
     for start in range(0, len(dataset), cfg.batch_size):
         rows = dataset[start:start + cfg.batch_size]
         examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
-        # each held-out sequence always gets the same mask, whatever the batch size
-        batch = collator(examples, seeds=[seed * 1_000_003 + start + i for i in range(len(examples))])
+        # each held-out sequence always gets the same mask, whatever the batch size (epoch -1: never
+        # one of training's)
+        batch = collator(examples, seeds=[sequence_seed(seed, -1, start + i) for i in range(len(examples))])
         batch = {k: v.to(device) for k, v in batch.items()}
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(),

@@ -6,16 +6,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from medforge.corpus.store import SCHEMA
-from medforge.data.pack import build_packed, pack_stream
+from medforge.data.pack import build_packed
+from medforge.data.packers import pack_docs
 
 BOS, EOS, PAD = 0, 2, 1
 
 
-def test_pack_stream_loses_no_token_and_pads_only_the_last_sequence():
+def test_greedy_packing_loses_no_token_and_pads_only_the_last_sequence():
     rng = random.Random(0)
     docs = [[rng.randint(5, 99) for _ in range(rng.randint(1, 40))] for _ in range(57)]
-    rows = list(pack_stream(((d, [i % 2 for i in range(len(d))]) for d in docs), seq_len=16, bos=BOS, eos=EOS,
-                            pad=PAD))
+    rows = list(pack_docs(((d, [i % 2 for i in range(len(d))], [0]) for d in docs), seq_len=16, bos=BOS, eos=EOS,
+                          pad=PAD))
     assert all(len(r["input_ids"]) == 16 and r["input_ids"][0] == BOS for r in rows)
     assert all(r["n_real"] == 16 for r in rows[:-1])
     stream = [t for r in rows for t in r["input_ids"][1:r["n_real"]]]
@@ -29,7 +30,7 @@ def test_pack_stream_loses_no_token_and_pads_only_the_last_sequence():
 
 
 def test_exact_fit_leaves_no_padded_sequence():
-    rows = list(pack_stream([([7] * 6, [1] * 6), ([8] * 6, [1] * 6)], seq_len=8, bos=BOS, eos=EOS, pad=PAD))
+    rows = list(pack_docs([([7] * 6, [1] * 6, [0]), ([8] * 6, [1] * 6, [0])], seq_len=8, bos=BOS, eos=EOS, pad=PAD))
     assert [r["n_real"] for r in rows] == [8, 8]
 
 

@@ -1,4 +1,4 @@
-"""Two CPU processes (torchrun, gloo) against one process with the same global batch."""
+"""Two CPU processes (torchrun or accelerate launch, gloo) against one process with the same global batch."""
 
 from __future__ import annotations
 
@@ -33,18 +33,35 @@ def fresh(inputs, folder):
     return copy_upstream(inputs, folder)
 
 
-def test_two_processes_match_one_with_the_same_global_batch(inputs, tmp_path):
-    one = fresh(inputs, tmp_path / "one")
+@pytest.fixture(scope="module")
+def one_process(inputs, tmp_path_factory):
+    one = fresh(inputs, tmp_path_factory.mktemp("one") / "run")
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={one}", *COMMON, "pretrain.batch_size=8") == 0
+    return one
 
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHERS = {
+    "torchrun": ["torchrun", "--standalone", "--nproc_per_node", "2"],
+    # the shipped multi-GPU config: without GPUs, medforge's processes fall back to CPU and gloo
+    "accelerate": ["accelerate", "launch", "--config_file", str(ROOT / "configs" / "accelerate" / "ddp.yaml"),
+                   "--num_processes", "2", "--gpu_ids", "all"],
+}
+
+
+@pytest.mark.parametrize(("launcher", "micro"), [
+    ("torchrun", ["pretrain.batch_size=2", "pretrain.grad_accum=2"]),  # accumulation: no all-reduce until the last
+    ("accelerate", ["pretrain.batch_size=4"]),
+])
+def test_two_processes_match_one_with_the_same_global_batch(inputs, one_process, tmp_path, launcher, micro):
     two = fresh(inputs, tmp_path / "two")
-    torchrun = Path(sys.executable).parent / "torchrun"
+    command, *args = LAUNCHERS[launcher]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "medforge.cli", "pretrain",
-                           "--config", str(DEMO), f"run_dir={two}", *COMMON, "pretrain.batch_size=4"],
+    done = subprocess.run([str(Path(sys.executable).parent / command), *args, "-m", "medforge.cli", "pretrain",
+                           "--config", str(DEMO), f"run_dir={two}", *COMMON, *micro],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    a, rows_a = losses(one)
+    a, rows_a = losses(one_process)
     b, rows_b = losses(two)
     assert [r["step"] for r in rows_a] == [r["step"] for r in rows_b]
     assert b == pytest.approx(a, abs=2e-5)  # same sequences, same masks, token-weighted over both processes

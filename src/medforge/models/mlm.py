@@ -30,6 +30,10 @@ class SparseMLM(nn.Module):
         super().__init__()
         self.model = model
         self.sparse = sparse
+        # FSDP's transformer wrap policy shards the layers named here. Only the encoder layers: the
+        # embeddings stay in the root unit with the MLM head, whose decoder weight is tied to them.
+        self._no_split_modules = sorted(n for n in getattr(model, "_no_split_modules", None) or ()
+                                        if n.endswith("Layer"))
 
     def forward(self, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """(sum of the target tokens' losses, number of target tokens): the caller divides by the count

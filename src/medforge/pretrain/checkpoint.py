@@ -1,6 +1,10 @@
 """Checkpoints: ``checkpoint-N/`` with model, optimizer, scheduler, RNG states and data position.
 
 Written into a temporary folder and renamed, so an interrupted save never looks like a checkpoint.
+Saving is collective (every process calls it): under FSDP or DeepSpeed ZeRO the weights are
+gathered from all processes, and the sharded optimizer state is written by each process through
+``accelerator.save_state`` into ``sharded/``; under DDP or one process the main process writes a
+plain ``optimizer.pt``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.utils import DistributedType
+
+from medforge.errors import MedforgeError
 
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 
@@ -29,12 +36,51 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state: dict, keep_last: int) -> Path:
+def is_sharded(accelerator) -> bool:
+    """Whether parameters or optimizer state are split over processes (no process holds them whole)."""
+    return accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+
+
+def save_model(accelerator, objective, folder: Path) -> None:
+    """The wrapped ``*ForMaskedLM`` as a standard HF folder (collective: gathers sharded weights)."""
+    model = accelerator.unwrap_model(objective).model
+    if not is_sharded(accelerator):
+        if accelerator.is_main_process:
+            model.save_pretrained(folder, safe_serialization=True)
+        return
+    weights = accelerator.get_state_dict(objective)  # the full weights, on the main process only
+    if accelerator.is_main_process:
+        model.save_pretrained(folder, state_dict={k.removeprefix("model."): v for k, v in weights.items()},
+                              safe_serialization=True)
+
+
+def save_checkpoint(folder: Path, step: int, accelerator, objective, optimizer, scheduler, state: dict,
+                    keep_last: int) -> Path:
+    main = accelerator.is_main_process
     final = Path(folder) / f"checkpoint-{step}"
     tmp = Path(folder) / f".checkpoint-{step}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, safe_serialization=True)
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    save_model(accelerator, objective, tmp)
+    if is_sharded(accelerator):
+        accelerator.save_state(str(tmp / "sharded"), safe_serialization=True)
+    if main:
+        if not is_sharded(accelerator):
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        _save_host_state(tmp, scheduler, state)
+    accelerator.wait_for_everyone()  # every shard is on disk before the folder becomes a checkpoint
+    if main:
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        for old in list_checkpoints(folder)[:-keep_last]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _save_host_state(tmp: Path, scheduler, state: dict) -> None:
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     # RNG states hold Python tuples and numpy arrays: stored as plain JSON/tensors so that
     # loading never needs pickle.
@@ -47,12 +93,6 @@ def save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, state:
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
     }))
     (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
-    for old in list_checkpoints(folder)[:-keep_last]:
-        shutil.rmtree(old)
-    return final
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -60,19 +100,33 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler) -> dict:
-    """Restore everything ``save_checkpoint`` wrote; return the trainer state (step, data position)."""
+def load_checkpoint(path: Path, accelerator, objective, optimizer, scheduler) -> dict:
+    """Restore everything ``save_checkpoint`` wrote into the prepared objective and optimizer; return the
+    trainer state (step, data position)."""
     from safetensors.torch import load_file
 
-    weights = load_file(path / "model.safetensors")
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    # tied tensors (the MLM decoder shares the embeddings and the head's bias) are saved once
-    state = model.state_dict()
-    loaded = {state[k].data_ptr() for k in weights if k in state}
-    missing = [k for k in missing if state[k].data_ptr() not in loaded]
-    if unexpected or missing:
-        raise RuntimeError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {unexpected})")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
+    if (path / "sharded").is_dir() != is_sharded(accelerator):
+        raise MedforgeError(f"{path} was saved {'with' if (path / 'sharded').is_dir() else 'without'} sharded "
+                            "(FSDP/DeepSpeed) state and cannot be resumed under this launch; resume with the "
+                            "launch configuration it was written with")
+    if is_sharded(accelerator):
+        accelerator.load_state(str(path / "sharded"))
+    else:
+        model = accelerator.unwrap_model(objective).model
+        weights = load_file(path / "model.safetensors")
+        try:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as err:  # shapes differ: another preset, vocabulary or sequence length
+            raise MedforgeError(f"{path}: checkpoint does not match the model: {err}; resume with the "
+                                "configuration it was written with, or start a fresh run") from None
+        # tied tensors (the MLM decoder shares the embeddings and the head's bias) are saved once
+        state = model.state_dict()
+        loaded = {state[k].data_ptr() for k in weights if k in state}
+        missing = [k for k in missing if state[k].data_ptr() not in loaded]
+        if unexpected or missing:
+            raise MedforgeError(f"{path}: checkpoint does not match the model (missing {missing}, "
+                                f"unexpected {unexpected})")
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     tensors = torch.load(path / "rng.pt", weights_only=True)
     torch.set_rng_state(tensors["torch"])

@@ -16,7 +16,7 @@ import time
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from medforge import log, meta, paths
@@ -28,7 +28,7 @@ from medforge.models.flops import flops_per_token, peak_tflops
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.carbon import Emissions
-from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
 from medforge.pretrain.config import PretrainConfig
 from medforge.pretrain.plots import plot_history
 from medforge.progress import bar
@@ -54,31 +54,31 @@ def param_groups(model, weight_decay: float) -> list[dict]:
 
 
 @torch.no_grad()
-def evaluate_mlm(model, dataset, tokenizer, cfg: PretrainConfig, seed: int, device) -> dict:
+def evaluate_mlm(objective, dataset, tokenizer, cfg: PretrainConfig, seed: int, accelerator) -> dict:
     """Mean MLM loss over all masked tokens of the held-out split, and its perplexity.
 
-    No DataLoader here: its iterator draws a seed from the global RNG, which would shift the
-    training run's dropout and make a resumed run differ from an uninterrupted one.
+    Every process scores its share of the batches (collective: sharded models need all of them);
+    the sums are reduced, so the result does not depend on the number of processes. No DataLoader
+    here: its iterator draws a seed from the global RNG, which would shift the training run's
+    dropout and make a resumed run differ from an uninterrupted one.
     """
-    model.eval()
+    objective.eval()
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
                            whole_word=cfg.whole_word_mask)
-    total, count = 0.0, 0
-    for start in range(0, len(dataset), cfg.batch_size):
+    sums = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
+    stride = cfg.batch_size * accelerator.num_processes
+    for start in range(cfg.batch_size * accelerator.process_index, len(dataset), stride):
         rows = dataset[start:start + cfg.batch_size]
         examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
         # each held-out sequence always gets the same mask, whatever the batch size (epoch -1: never
         # one of training's)
         batch = collator(examples, seeds=[sequence_seed(seed, -1, start + i) for i in range(len(examples))])
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(),
-                                                 batch["labels"].view(-1), reduction="sum", ignore_index=-100)
-        total += loss.item()
-        count += int((batch["labels"] != -100).sum())
-    model.train()
+        total, count = objective(**{k: v.to(accelerator.device) for k, v in batch.items()})
+        sums += torch.stack([total.double(), count.double()])
+    objective.train()
+    total, count = accelerator.reduce(sums, "sum").tolist()
     mean = total / max(count, 1)
-    return {"eval_loss": mean, "eval_perplexity": math.exp(min(mean, 50.0)), "eval_tokens": count}
+    return {"eval_loss": mean, "eval_perplexity": math.exp(min(mean, 50.0)), "eval_tokens": int(count)}
 
 
 def build_model(cfg: PretrainConfig, tokenizer):
@@ -173,6 +173,14 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     accelerator = Accelerator(cpu=not cuda, mixed_precision="no" if cfg.precision == "fp32" else cfg.precision)
     world = accelerator.num_processes
     accum, max_steps = schedule(cfg, world)
+    # accelerate's accumulate() skips the gradient all-reduce on all but the last micro-batch of a step
+    # (and drives DeepSpeed's own accumulation)
+    accelerator.gradient_accumulation_steps = accum
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        # no DataLoader goes through prepare(): DeepSpeed is told the batch, and clips inside its step
+        accelerator.state.deepspeed_plugin.deepspeed_config.update(
+            train_micro_batch_size_per_gpu=cfg.batch_size, gradient_accumulation_steps=accum,
+            gradient_clipping=cfg.max_grad_norm, train_batch_size=cfg.batch_size * accum * world)
     set_seed(ctx.seed)
     tokenizer_dir = paths.model_ref(cfg.tokenizer, "tokenizer") if cfg.tokenizer else ctx.need("tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -201,11 +209,13 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
                            whole_word=cfg.whole_word_mask)
 
-    # resume
+    objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
+
+    # resume (after prepare: sharded optimizer state is loaded into the prepared objects)
     state = {"step": 0, "position": 0, "phase": "long", "real_tokens": 0}
     checkpoint = latest_checkpoint(ctx.out) if cfg.resume else None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optimizer, scheduler)
+        state = load_checkpoint(checkpoint, accelerator, objective, optimizer, scheduler)
         logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
                     state["position"])
     # the short-then-long schedule: one stream per phase; the step says which phase it is
@@ -219,7 +229,6 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     streams[state.get("phase", "long")].position = state["position"]
     history = History(ctx.out / "metrics.jsonl", state["step"],
                       ctx.out / "tensorboard" if cfg.tensorboard else None) if main else None
-    objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
     per_token = flops_per_token(model, cfg.seq_len, cfg.mlm_probability if cfg.sparse_head else 1.0)
     peak = peak_tflops(cfg.precision, cfg.peak_tflops)
 
@@ -228,12 +237,10 @@ def run(cfg: PretrainConfig, ctx) -> dict:
 
     def save(step: int) -> None:
         stream = streams[phase(step)]
-        if main:
-            save_checkpoint(ctx.out, step, accelerator.unwrap_model(model), optimizer, scheduler,
-                            {"step": step, "position": stream.position, "phase": phase(step), "epoch": stream.epoch,
-                             "real_tokens": real_tokens, "seed": ctx.seed, "processes": world},
-                            keep_last=cfg.keep_last)
-        accelerator.wait_for_everyone()
+        save_checkpoint(ctx.out, step, accelerator, objective, optimizer, scheduler,
+                        {"step": step, "position": stream.position, "phase": phase(step), "epoch": stream.epoch,
+                         "real_tokens": real_tokens, "seed": ctx.seed, "processes": world},
+                        keep_last=cfg.keep_last)
 
     # loop
     emissions = Emissions(cfg.carbon_country, enabled=main)
@@ -243,27 +250,33 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     progress = bar(range(state["step"] + 1, max_steps + 1), desc="pretrain", unit="step",
                    initial=state["step"], total=max_steps)
     for step in progress:
-        step_loss = 0.0
         stream = streams[phase(step)]
-        for _ in range(accum):
-            batch = {k: v.to(accelerator.device) for k, v in next(stream).items()}
-            total, count = objective(**batch)
-            # one all-reduce: this micro-batch's loss sum, target count and real tokens over all processes
-            summed = accelerator.reduce(torch.stack([total.detach(), count.float(),
-                                                     batch["attention_mask"].sum().float()]), "sum")
-            # DDP averages gradients over processes: scaling by world / global count makes that
-            # average the token mean of the global batch, exactly as one process would compute it
-            accelerator.backward(total * world / (summed[1] * accum))
-            step_loss += float(summed[0] / summed[1]) / accum
-            real_tokens += int(summed[2])
-            window_tokens += int(summed[2])
-            window_real += int(batch["attention_mask"].sum())
-            window_slots += batch["attention_mask"].numel()
+        # all micro-batches first (masks are drawn on the host), so that one all-reduce gives the step's
+        # target count and real tokens over every process and micro-batch
+        batches = [{k: v.to(accelerator.device) for k, v in next(stream).items()} for _ in range(accum)]
+        local = torch.stack([sum((b["labels"] != -100).sum() for b in batches).float(),
+                             sum(b["attention_mask"].sum() for b in batches).float()])
+        targets, real = accelerator.reduce(local, "sum").tolist()
+        loss_sum = torch.zeros((), device=accelerator.device)
+        for batch in batches:
+            with accelerator.accumulate(objective):
+                total, _ = objective(**batch)
+                # gradients are averaged over processes and divided by the accumulation in backward:
+                # this scale makes the result the token mean of the whole global batch, exactly as one
+                # process with one big batch computes it
+                accelerator.backward(total * (world * accum / targets))
+            loss_sum += total.detach()
+        step_loss = float(accelerator.reduce(loss_sum, "sum")) / max(targets, 1)
+        real_tokens += int(real)
+        window_tokens += int(real)
+        window_real += int(local[1])
+        window_slots += sum(b["attention_mask"].numel() for b in batches)
         if not math.isfinite(step_loss):
             raise MedforgeError(f"training loss became {step_loss} at step {step}; lower "
                                 f"'pretrain.learning_rate' (now {cfg.learning_rate}) or raise warmup")
-        grad_norm = float(accelerator.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm
-                                                      if cfg.max_grad_norm > 0 else float("inf")))
+        norm = accelerator.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm
+                                           if cfg.max_grad_norm > 0 else float("inf"))
+        grad_norm = float(norm) if norm is not None else None  # DeepSpeed may not report it
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -281,11 +294,12 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
             window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
-        if main and (step % cfg.eval_every == 0 or step == max_steps) and len(val_ds):
-            row = {"step": step, **evaluate_mlm(model, val_ds, tokenizer, cfg, ctx.seed, accelerator.device)}
-            history.add(row)
-            logger.info("step %d: held-out loss %.4f, perplexity %.2f", step, row["eval_loss"],
-                        row["eval_perplexity"])
+        if (step % cfg.eval_every == 0 or step == max_steps) and len(val_ds):
+            row = {"step": step, **evaluate_mlm(objective, val_ds, tokenizer, cfg, ctx.seed, accelerator)}
+            if main:
+                history.add(row)
+                logger.info("step %d: held-out loss %.4f, perplexity %.2f", step, row["eval_loss"],
+                            row["eval_perplexity"])
         if step % cfg.save_every == 0 or step == max_steps:
             save(step)
         out_of_time = cfg.max_minutes and time.perf_counter() - started > 60 * cfg.max_minutes
@@ -297,12 +311,12 @@ def run(cfg: PretrainConfig, ctx) -> dict:
             raise TimeBudgetReached(f"time budget of {cfg.max_minutes} min reached at step {step}/{max_steps}; "
                                     "a checkpoint is saved: run the same command again to resume")
 
+    final = ctx.out / "model"
+    save_model(accelerator, objective, final)
     if not main:
         return {}
     carbon = emissions.stop()
     history.close()
-    final = ctx.out / "model"
-    accelerator.unwrap_model(model).save_pretrained(final, safe_serialization=True)
     tokenizer.model_max_length = cfg.seq_len
     tokenizer.save_pretrained(final)
     evals = [r for r in history.rows if "eval_loss" in r]

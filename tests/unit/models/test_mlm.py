@@ -31,3 +31,13 @@ def test_sparse_head_gives_the_same_loss_and_gradients(tiny_tokenizer, family):
 
 def head_bias(model):
     return model.get_output_embeddings().bias
+
+
+@pytest.mark.parametrize("family", ["roberta", "camembert", "bert"])
+def test_fsdp_wraps_the_encoder_layers_and_keeps_tied_embeddings_in_the_root(tiny_tokenizer, family):
+    from accelerate.utils.dataclasses import get_module_class_from_name
+
+    objective = SparseMLM(build_mlm(family, "tiny", tiny_tokenizer, 16))
+    assert len(objective._no_split_modules) == 1 and objective._no_split_modules[0].endswith("Layer")
+    layer = get_module_class_from_name(objective, objective._no_split_modules[0])
+    assert sum(isinstance(m, layer) for m in objective.modules()) == objective.model.config.num_hidden_layers

@@ -24,8 +24,12 @@ def uninterrupted(tmp_path_factory):
 
 
 def rows(folder):
-    return [{k: v for k, v in json.loads(line).items() if k not in ("tokens_per_s", "tflops", "mfu")}  # timings
-            for line in (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("tokens_per_s", "tflops", "mfu")}  # timings
+            for row in rows_json(folder)]
+
+
+def rows_json(folder):
+    return [json.loads(line) for line in (folder / "pretrain" / "metrics.jsonl").read_text().splitlines()]
 
 
 def kill_after_checkpoint(monkeypatch, at_step: int):
@@ -90,6 +94,8 @@ def test_short_then_long_schedule_switches_and_resumes_across_the_switch(uninter
     assert all(t <= 16 * 32 for t in per_step[:5]) and all(16 * 32 < t <= 16 * 64 for t in per_step[5:])
     summary = json.loads((whole / "pretrain" / "train_summary.json").read_text())
     assert summary["schedule"] == {"short_seq_len": 32, "short_steps": 5}
+    flops = [r["tflops"] / r["tokens_per_s"] for r in rows_json(whole) if "loss" in r]  # TFLOPs per token
+    assert max(flops[:5]) < min(flops[5:])  # attention costs less per token in the short phase
 
     killed = copy_upstream(uninterrupted, tmp_path / "killed")
     revive = kill_after_checkpoint(monkeypatch, 4)

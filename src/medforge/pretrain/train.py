@@ -229,7 +229,11 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     streams[state.get("phase", "long")].position = state["position"]
     history = History(ctx.out / "metrics.jsonl", state["step"],
                       ctx.out / "tensorboard" if cfg.tensorboard else None) if main else None
-    per_token = flops_per_token(model, cfg.seq_len, cfg.mlm_probability if cfg.sparse_head else 1.0)
+    head_share = cfg.mlm_probability if cfg.sparse_head else 1.0
+    # attention FLOPs grow with the sequence: the short phase has its own count
+    phase_flops = {"long": flops_per_token(model, cfg.seq_len, head_share),
+                   "short": flops_per_token(model, cfg.short_seq_len, head_share) if switch else None}
+    per_token = phase_flops["long"]
     peak = peak_tflops(cfg.precision, cfg.peak_tflops)
 
     def phase(step: int) -> str:
@@ -246,7 +250,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     emissions = Emissions(cfg.carbon_country, enabled=main)
     model.train()
     real_tokens = state["real_tokens"]
-    window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
+    window_tokens, window_flops, window_slots, window_real, window_start = 0, 0.0, 0, 0, time.perf_counter()
     progress = bar(range(state["step"] + 1, max_steps + 1), desc="pretrain", unit="step",
                    initial=state["step"], total=max_steps)
     for step in progress:
@@ -269,6 +273,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         step_loss = float(accelerator.reduce(loss_sum, "sum")) / max(targets, 1)
         real_tokens += int(real)
         window_tokens += int(real)
+        window_flops += real * phase_flops[phase(step)]
         window_real += int(local[1])
         window_slots += sum(b["attention_mask"].numel() for b in batches)
         if not math.isfinite(step_loss):
@@ -285,7 +290,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         if main and (step % cfg.log_every == 0 or step == max_steps):
             elapsed = time.perf_counter() - window_start
             tokens_per_s = window_tokens / max(elapsed, 1e-9)
-            tflops = tokens_per_s * per_token / 1e12
+            tflops = window_flops / max(elapsed, 1e-9) / 1e12
             history.add({"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                          "tokens_per_s": tokens_per_s, "tflops": tflops,
                          "mfu": tflops / (peak * world) if peak else None,
@@ -293,7 +298,7 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                          "real_tokens": real_tokens, "epoch": stream.epoch})
             logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
-            window_tokens, window_slots, window_real, window_start = 0, 0, 0, time.perf_counter()
+            window_tokens, window_flops, window_slots, window_real, window_start = 0, 0.0, 0, 0, time.perf_counter()
         if (step % cfg.eval_every == 0 or step == max_steps) and len(val_ds):
             row = {"step": step, **evaluate_mlm(objective, val_ds, tokenizer, cfg, ctx.seed, accelerator)}
             if main:

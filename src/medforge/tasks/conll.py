@@ -1,19 +1,20 @@
 """CoNLL-style NER files: one ``token<TAB or SPACE>tag`` per line, blank line between sentences.
 
-Tags must be IOB2 (``O``, ``B-TYPE``, ``I-TYPE``). An ``I-TYPE`` that does not continue an entity
-of the same type is repaired to ``B-TYPE`` and counted, never dropped silently.
+Tags follow the task's scheme (IOB1, IOB2, IOBES or BILOU; see ``schemes``) and are converted to
+IOB2 on reading. Invalid transitions are repaired and counted, never dropped silently.
+``-DOCSTART-`` lines end a sentence and are counted. Character-level files (one character per
+line, as in Japanese corpora) are read the same way.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from medforge import paths
 from medforge.errors import InputError
+from medforge.tasks.schemes import PREFIXES, tag_pattern, to_iob2
 
-_TAG = re.compile(r"^(O|[BI]-\S+)$")
 
 
 @dataclass
@@ -35,18 +36,9 @@ class NerFile:
         return {t[2:] for s in self.sentences for t in s.tags if t != "O"}
 
 
-def repair_iob2(tags: list[str]) -> tuple[list[str], int]:
-    fixed, repaired, previous = [], 0, "O"
-    for tag in tags:
-        if tag.startswith("I-") and previous[2:] != tag[2:]:
-            tag, repaired = "B-" + tag[2:], repaired + 1
-        fixed.append(tag)
-        previous = tag
-    return fixed, repaired
-
-
-def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) -> NerFile:
+def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1, scheme: str = "iob2") -> NerFile:
     local = paths.resolve(path)
+    pattern = tag_pattern(scheme)
     if not local.is_file():
         raise InputError(f"{local}: NER file not found; check the task's train/dev/test paths")
     sentences: list[Sentence] = []
@@ -59,7 +51,7 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
     def close() -> None:
         nonlocal tokens, tags, repaired
         if tokens:
-            fixed, n = repair_iob2(tags)
+            fixed, n = to_iob2(tags, scheme)
             repaired += n
             sentences.append(Sentence(tokens, fixed, start))
         tokens, tags = [], []
@@ -88,8 +80,10 @@ def read_conll(path: str | Path, token_column: int = 0, tag_column: int = -1) ->
                                  f"{token_column} and {tag_column}") from None
             if not token:
                 raise InputError(f"{local}:{lineno}: empty token in {line!r}")
-            if not _TAG.match(tag):
-                raise InputError(f"{local}:{lineno}: tag {tag!r} is not IOB2 (expected O, B-TYPE or I-TYPE)")
+            if not pattern.match(tag):
+                raise InputError(f"{local}:{lineno}: tag {tag!r} is not {scheme.upper()} (expected O or "
+                                 f"{'/'.join(PREFIXES[scheme])}-TYPE); set the task's 'scheme' "
+                                 "to the file's scheme (iob1, iob2, iobes, bilou)")
             if not tokens:
                 start = lineno
             tokens.append(token)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from medforge.errors import InputError
-from medforge.tasks.conll import read_conll, read_predictions, repair_iob2, write_predictions
+from medforge.tasks.conll import read_conll, read_predictions, write_predictions
 from tests_shared import shared_data
 
 
@@ -36,9 +36,16 @@ def test_missing_file(tmp_path):
 
 
 def test_invalid_i_tags_are_repaired_and_counted(tmp_path):
-    assert repair_iob2(["O", "I-X", "I-X", "I-Y", "B-X", "I-X"]) == (["O", "B-X", "I-X", "B-Y", "B-X", "I-X"], 2)
     f = read_conll(write(tmp_path, "a\tI-X\nb\tO\n"))
     assert f.sentences[0].tags == ["B-X", "O"] and f.repaired_tags == 1
+
+
+def test_other_schemes_are_read_into_iob2_and_their_repairs_counted(tmp_path):
+    f = read_conll(write(tmp_path, "a S-X\nb B-Y\nc E-Y\nd E-X\n"), scheme="iobes")
+    assert f.sentences[0].tags == ["B-X", "B-Y", "I-Y", "B-X"] and f.repaired_tags == 1
+    with pytest.raises(InputError, match=r"t\.conll:1: tag 'S-X' is not IOB2 \(expected O or B/I-TYPE\); set the "
+                                         "task's 'scheme'"):
+        read_conll(write(tmp_path, "a S-X\n"))
 
 
 def test_predictions_round_trip(tmp_path):

@@ -1,0 +1,102 @@
+"""Downstream tasks as data: one YAML file per task, read into ``TaskSpec``.
+
+A task names its files (relative to ``data_root``), their format and tag scheme, and the
+longest input. Built-in definitions for the public data sets that ``../shared/data`` holds live
+in ``tasks/builtin/``; users point them at their own copy with ``data_root`` (or the
+``MEDFORGE_DATA_ROOT`` environment variable).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+
+from medforge import config as cfglib
+from medforge import paths
+from medforge.config import opt
+from medforge.errors import ConfigError
+from medforge.tasks.schemes import SCHEMES
+
+TYPES = ("ner",)
+SPLITS = ("train", "dev", "test")
+DATA_ROOT_ENV = "MEDFORGE_DATA_ROOT"
+DEFAULT_DATA_ROOT = "../shared/data"
+
+
+@dataclass
+class TaskSpec:
+    name: str = opt("sample-ner", "Task name, used in reports, tables and folder names.")
+    type: str = opt("ner", "Task type: ner (token classification, CoNLL-like files).")
+    language: str = opt("", "Language code(s) of the data, e.g. 'en' or 'fr'; reported with the results.")
+    data_root: str = opt("", "Folder that relative train/dev/test paths are read from (default: the task "
+                             "file's folder; the working directory for a task written inline).")
+    train: str = opt("asset:sample/ner/train.conll", "Training file.")
+    dev: str = opt("asset:sample/ner/dev.conll", "Validation file (chooses the best epoch). Empty: carve "
+                                                 "'dev_fraction' of train.")
+    test: str = opt("asset:sample/ner/test.conll", "Test file, scored once with the model chosen on validation.")
+    dev_fraction: float = opt(0.1, "Share of train sentences held out as validation when 'dev' is empty "
+                                   "(chosen by a hash of the sentence, the same for every model and seed).")
+    format: str = opt("conll", "File format: conll (a token and a tag column, blank line between sentences, "
+                               "tab- or space-separated, -DOCSTART- lines skipped).")
+    token_column: int = opt(0, "Column of the token (0-based; negative counts from the end).")
+    tag_column: int = opt(-1, "Column of the tag (0-based; negative counts from the end).")
+    scheme: str = opt("iob2", "Tag scheme of the files: iob1, iob2, iobes (BIOES) or bilou; read into IOB2, "
+                              "invalid transitions repaired and counted.")
+    max_length: int = opt(128, "Longest input in subword tokens; a longer sentence is split into windows of "
+                               "whole words, never truncated.")
+
+    def validate(self, source: str) -> None:
+        if self.type not in TYPES:
+            raise ConfigError(f"{source}: task type {self.type!r} is not supported; supported: {', '.join(TYPES)}")
+        if self.scheme not in SCHEMES:
+            raise ConfigError(f"{source}: 'scheme' {self.scheme!r} is not one of {', '.join(SCHEMES)}")
+        if self.format != "conll":
+            raise ConfigError(f"{source}: 'format' {self.format!r} is not supported for NER; use conll")
+        if not self.train or not self.test:
+            raise ConfigError(f"{source}: task {self.name!r} needs 'train' and 'test' files")
+        if not self.dev and not 0 < self.dev_fraction < 1:
+            raise ConfigError(f"{source}: task {self.name!r} has no 'dev' file: set 'dev_fraction' in (0, 1) to "
+                              "carve one from train")
+        if self.max_length < 8:
+            raise ConfigError(f"{source}: 'max_length' must be at least 8, got {self.max_length}")
+
+    def path(self, split: str) -> Path | None:
+        ref = getattr(self, split)
+        if not ref:
+            return None
+        if ref.startswith(paths.ASSET_PREFIX) or Path(ref).expanduser().is_absolute() or not self.data_root:
+            return paths.resolve(ref)
+        return Path(self.data_root).expanduser() / ref
+
+    def input_paths(self) -> list[str]:
+        return [str(p) for p in (self.path(s) for s in SPLITS) if p is not None]
+
+
+def builtin_dir() -> Path:
+    return Path(str(resources.files("medforge") / "tasks" / "builtin"))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def load_task(ref: str, data_root: str | None = None) -> TaskSpec:
+    """A built-in task by name, or a task YAML file. ``data_root`` overrides the file's own."""
+    path = Path(ref).expanduser()
+    builtin = not path.is_file() and ref in builtin_names()
+    if builtin:
+        path = builtin_dir() / f"{ref}.yaml"
+    elif not path.is_file():
+        raise ConfigError(f"task {ref!r}: no such file and no built-in task of that name; built-in tasks: "
+                          f"{', '.join(builtin_names())} (medforge tasks ls)")
+    data = cfglib.load_yaml(path)
+    spec = cfglib.from_dict(TaskSpec, data, source=str(path))
+    if data_root:
+        root = data_root
+    elif builtin:
+        root = os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)
+    else:
+        root = str(path.parent / spec.data_root) if spec.data_root else str(path.parent)
+    return replace(spec, data_root=root)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from tests_shared import shared_data
+from medforge.errors import ConfigError, InputError
+from medforge.tasks.data import read_ner_task
+from medforge.tasks.spec import builtin_names, load_task
+
+# (name, entity types, sentences in train+dev+test)
+BUILTIN = {"ncbi-disease": ({"Disease"}, 5424 + 923 + 940), "bc5cdr": ({"Chemical", "Disease"}, 4560 + 4581 + 4797),
+           "e3c": ({"ety"}, 504 + 605), "quaero-emea": (10, 742 + 689 + 641), "medtxt-cr": (12, 1539 + 205 + 167)}
+
+
+def test_every_builtin_parses_and_names_its_language():
+    assert set(builtin_names()) == set(BUILTIN)
+    for name in builtin_names():
+        spec = load_task(name, "/data")
+        assert spec.name == name and spec.language and str(spec.path("train")).startswith("/data/")
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_builtin_tasks_read_the_shared_data(name):
+    root = shared_data("ner").parent
+    data = read_ner_task(load_task(name, str(root)))
+    types, sentences = BUILTIN[name]
+    train_types = data.splits["train"].types
+    assert (train_types == types) if isinstance(types, set) else len(train_types) == types
+    assert sum(len(f.sentences) for f in data.splits.values()) == sentences  # nothing dropped; e3c's dev carved
+
+
+def test_a_task_file_reads_relative_to_its_folder_and_carves_a_dev_split(tmp_path):
+    lines = [f"w{i} B-X\nend O\n" for i in range(40)]
+    (tmp_path / "train.txt").write_text("\n".join(lines))
+    (tmp_path / "test.txt").write_text("a B-X\n")
+    (tmp_path / "t.yaml").write_text("name: t\ntrain: train.txt\ndev: ''\ndev_fraction: 0.25\ntest: test.txt\n")
+    data = read_ner_task(load_task(str(tmp_path / "t.yaml")))
+    dev, train = len(data.splits["dev"].sentences), len(data.splits["train"].sentences)
+    assert dev + train == 40 and 3 <= dev <= 20 and "held out as validation" in data.notes[0]
+    again = read_ner_task(load_task(str(tmp_path / "t.yaml")))
+    assert [s.tokens for s in again.splits["dev"].sentences] == [s.tokens for s in data.splits["dev"].sentences]
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("name: t\ntrain: a\ntest: b\ntype: relation\n", "task type 'relation' is not supported"),
+    ("name: t\ntrain: a\ndev: ''\ndev_fraction: 0\ntest: b\n", "no 'dev' file: set 'dev_fraction'"),
+    ("name: t\ntrain: a\ntest: b\nshceme: iob2\n", "scheme"),
+])
+def test_bad_task_files_name_the_problem(tmp_path, text, match):
+    (tmp_path / "t.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_task(str(tmp_path / "t.yaml"))
+
+
+def test_a_missing_split_file_is_named(tmp_path):
+    (tmp_path / "t.yaml").write_text("name: t\ntrain: nope.conll\ntest: nope.conll\ndev: nope.conll\n")
+    with pytest.raises(InputError, match="nope.conll: NER file not found"):
+        read_ner_task(load_task(str(tmp_path / "t.yaml")))

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         if stage.name == "tokenizer":
             _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args)
             continue
+        if stage.name == "evaluate":
+            from medforge.evaluate.commands import add_parsers
+
+            add_parsers(sub, stage.help, pipeline.describe_stage(stage), fmt)
+            continue
         p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
                            epilog=pipeline.describe_stage(stage))
         stage_args(p)
@@ -86,13 +91,12 @@ def _tokenizer_action(args) -> int:
     if args.action == "train":
         return _stage(args, "tokenizer")
     if args.action == "audit":
+        from medforge.paths import model_ref, short_names
         from medforge.tokenizer.audit import Audited, audit, read_lines, write_reports
         from medforge.tokenizer.load import load_word_tokenizer
 
         lines = read_lines(args.text)
-        names = _unique_names(args.tokenizers)
-        from medforge.paths import model_ref
-
+        names = short_names(args.tokenizers)
         audited = [Audited(name, load_word_tokenizer(model_ref(t, "tokenizer"))) for name, t in
                    zip(names, args.tokenizers)]
         result = audit(audited, lines, top=args.top)
@@ -103,11 +107,6 @@ def _tokenizer_action(args) -> int:
     from medforge.tokenizer.adapt import adapt_cli
 
     return adapt_cli(args)
-
-
-def _unique_names(refs: list[str]) -> list[str]:
-    names = [Path(r.rstrip("/")).name or r for r in refs]
-    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names, start=1)]
 
 
 def _stage(args, name: str | None) -> int:
@@ -156,6 +155,16 @@ def main(argv: list[str] | None = None) -> int:
             return _fill_mask(args)
         if args.command == "tokenizer":
             return _tokenizer_action(args)
+        if args.command == "tasks":
+            from medforge.evaluate.commands import tasks_command
+
+            return tasks_command(args)
+        if args.command == "evaluate":
+            if args.config is None:
+                from medforge.evaluate.commands import harness
+
+                return harness(args)
+            args.overrides = args.targets
         return _stage(args, None if args.command == "run" else args.command)
     except MedforgeError as exc:
         print(f"medforge: {'error: ' if exc.exit_code == 2 else ''}{exc}", file=sys.stderr)

@@ -35,3 +35,9 @@ def model_ref(ref: str, what: str = "model") -> str:
     if is_local(ref):
         raise InputError(f"{local}: {what} folder not found")
     return ref
+
+
+def short_names(refs: list[str]) -> list[str]:
+    """Report names for models or tokenizers: the folder's name, numbered where two would clash."""
+    names = [Path(r.rstrip("/")).name or r for r in refs]
+    return [n if names.count(n) == 1 else f"{n}#{i}" for i, n in enumerate(names, start=1)]

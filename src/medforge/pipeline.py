@@ -51,8 +51,8 @@ STAGES: tuple[Stage, ...] = (
           "Train a tokenizer on the prepared training split."),
     Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "medforge.pretrain.train:run",
           "Pack the corpus and pre-train a masked language model.", distributed=True),
-    Stage("evaluate", "evaluate", ("pretrain",), "medforge.evaluate.ner:run",
-          "Fine-tune on an NER task and score it (seqeval strict IOB2)."),
+    Stage("evaluate", "evaluate", ("pretrain",), "medforge.evaluate.stage:run",
+          "Fine-tune on NER tasks over several seeds; score them (seqeval strict IOB2, mean ± std)."),
     Stage("export", "model", ("prepare", "pretrain", "evaluate"), "medforge.export.hf:run",
           "Write the model as a Hugging Face folder with a model card."),
 )

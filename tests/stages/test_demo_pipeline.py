@@ -18,7 +18,8 @@ from medforge.pipeline import MARKER
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "configs" / "demo.yaml"
 TINY = ["pretrain.max_steps=20", "pretrain.eval_every=10", "pretrain.save_every=10", "pretrain.log_every=5",
-        "pretrain.seq_len=64", "pretrain.warmup_steps=4", "tokenizer.vocab_size=800", "evaluate.epochs=5"]
+        "pretrain.seq_len=64", "pretrain.warmup_steps=4", "tokenizer.vocab_size=800", "evaluate.epochs=5",
+        "evaluate.seeds=2"]
 STAGE_DIRS = ("prepare", "tokenizer", "pretrain", "evaluate", "model")
 
 
@@ -56,7 +57,13 @@ def test_every_stage_leaves_outputs_config_meta_and_marker(run_dir):
     checkpoint = run_dir / "pretrain" / "checkpoint-20"
     for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng.pt", "trainer_state.json"):
         assert (checkpoint / name).is_file(), name
-    assert (run_dir / "evaluate" / "results.md").read_text().startswith("# sample-ner")
+    evaluation = run_dir / "evaluate"
+    assert (evaluation / "comparison.md").read_text().startswith("# Evaluation")
+    for name in ("comparison.tex", "comparison.csv", "comparison.png", "summary.json", "model/config.json"):
+        assert (evaluation / name).is_file(), name
+    for seed in (42, 43):
+        for name in ("results.json", "test.conll", "test.jsonl", "dev.conll"):
+            assert (evaluation / "sample-ner" / "model" / f"seed-{seed}" / name).is_file(), (seed, name)
     for name in ("model.safetensors", "config.json", "tokenizer.json", "README.md"):
         assert (run_dir / "model" / name).is_file(), name
 
@@ -103,18 +110,30 @@ def test_changed_config_reruns_the_affected_stages_only(run_dir, capsys):
     assert yaml.safe_load((run_dir / "evaluate" / "config.yaml").read_text())["evaluate"]["learning_rate"] == 0.002
 
 
-def test_ner_scores_equal_seqeval_on_the_saved_predictions(run_dir):
+def test_ner_scores_over_two_seeds_equal_seqeval_and_aggregate_as_mean_and_std(run_dir):
     from medforge.tasks.conll import read_predictions
 
-    results = json.loads((run_dir / "evaluate" / "results.json").read_text())
-    gold, pred = read_predictions(run_dir / "evaluate" / "predictions" / "test.tsv")
-    assert len(gold) == results["data"]["test"]["sentences"] == 70
-    strict = {"mode": "strict", "scheme": IOB2}
-    assert results["test"]["f1"] == f1_score(gold, pred, **strict)
-    assert results["test"]["precision"] == precision_score(gold, pred, **strict)
-    assert results["test"]["recall"] == recall_score(gold, pred, **strict)
-    assert results["test"]["f1"] > 0.2  # a few epochs on the sample already find entities
-    assert 1 <= results["best_epoch"] <= 5
+    folder = run_dir / "evaluate" / "sample-ner" / "model"
+    f1s = []
+    for seed in (42, 43):
+        results = json.loads((folder / f"seed-{seed}" / "results.json").read_text())
+        gold, pred = read_predictions(folder / f"seed-{seed}" / "test.conll")
+        assert len(gold) == results["data"]["test"]["sentences"] == 70 and results["seed"] == seed
+        strict = {"mode": "strict", "scheme": IOB2}
+        assert results["test"]["f1"] == f1_score(gold, pred, **strict)
+        assert results["test"]["precision"] == precision_score(gold, pred, **strict)
+        assert results["test"]["recall"] == recall_score(gold, pred, **strict)
+        assert results["test"]["lenient"]["f1"] == f1_score(gold, pred)
+        assert 1 <= results["best_epoch"] <= 5 and results["settings"]["hp"]["epochs"] == 5
+        f1s.append(results["test"]["f1"])
+    assert f1s[0] != f1s[1]  # the seeds differ
+    summary = json.loads((run_dir / "evaluate" / "results.json").read_text())
+    entry = summary["tasks"]["sample-ner"]["model"]
+    assert entry["test"]["f1"]["mean"] == pytest.approx(sum(f1s) / 2)
+    assert entry["test"]["f1"]["std"] == pytest.approx(abs(f1s[0] - f1s[1]) / math.sqrt(2))
+    assert entry["seeds"] == [42, 43] and max(f1s) > 0.2  # a few epochs on the sample already find entities
+    best = json.loads((folder / "best.json").read_text())
+    assert best["dev_f1"] == max(entry["dev"]["f1"]["values"])
 
 
 def test_export_loads_in_plain_transformers_with_the_same_top_k(run_dir, capsys):
@@ -139,7 +158,8 @@ def test_model_card_tells_the_story(run_dir):
     header = yaml.safe_load(card.split("---")[1])
     assert header["pipeline_tag"] == "fill-mask" and header["language"] == ["en", "fr"]
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())
-    assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == round(results["test"]["f1"], 4)
+    mean = results["tasks"]["sample-ner"]["model"]["test"]["f1"]["mean"]
+    assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == round(mean, 4)
     for section in ("## Architecture", "## Training data", "## Training procedure", "## Evaluation",
                     "asset:sample/corpus/en.txt", "| learning_rate | 0.002 |", "seqeval strict"):
         assert section in card, section
@@ -181,3 +201,27 @@ def test_other_tokenizer_layouts_run_through_to_the_exported_model(tmp_path, cap
     config = json.loads((folder / "model" / "config.json").read_text())
     assert config["vocab_size"] % 64 == 0 and f'fill("The patient was treated with {mask}.")' in \
         (folder / "model" / "README.md").read_text()
+
+
+def test_an_interrupted_evaluation_keeps_its_finished_seeds(run_dir, tmp_path, monkeypatch, caplog):
+    import medforge.evaluate.finetune as finetune
+
+    run = copy_upstream(run_dir, tmp_path / "run")
+    shutil.copytree(run_dir / "pretrain", run / "pretrain")
+    real = finetune.finetune_ner
+    calls = []
+
+    def second_seed_dies(model_path, data, hp, seed, *args, **kwargs):
+        calls.append(seed)
+        if seed == 43:
+            raise KeyboardInterrupt
+        return real(model_path, data, hp, seed, *args, **kwargs)
+
+    monkeypatch.setattr(finetune, "finetune_ner", second_seed_dies)
+    assert run_cli("evaluate", "--config", DEMO, f"run_dir={run}", *TINY) == 130
+    monkeypatch.setattr(finetune, "finetune_ner", lambda *a, **k: (calls.append(a[3]), real(*a, **k))[1])
+    assert run_cli("evaluate", "--config", DEMO, f"run_dir={run}", *TINY) == 0
+    assert calls == [42, 43, 43]  # seed 42 was not redone
+    assert "seed 42: done before, kept" in caplog.text
+    kept = json.loads((run / "evaluate" / "results.json").read_text())["tasks"]["sample-ner"]["model"]
+    assert kept["seeds"] == [42, 43]

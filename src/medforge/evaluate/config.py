@@ -4,36 +4,40 @@ from dataclasses import dataclass
 
 from medforge.config import opt
 from medforge.errors import ConfigError
-
-
-@dataclass
-class NerTaskConfig:
-    name: str = opt("sample-ner", "Task name used in reports.")
-    train: str = opt("asset:sample/ner/train.conll", "Training file: one 'token<TAB or SPACE>tag' per line, "
-                                                     "IOB2 tags, blank line between sentences.")
-    dev: str = opt("asset:sample/ner/dev.conll", "Validation file (chooses the best epoch).")
-    test: str = opt("asset:sample/ner/test.conll", "Test file (reported once, with the best epoch's model).")
+from medforge.tasks.spec import TaskSpec
 
 
 @dataclass
 class EvaluateConfig:
     model: str | None = opt(None, "Model folder or hub id to fine-tune. Default: the pretrain stage's model.")
-    task: NerTaskConfig = opt(NerTaskConfig(), "The NER task.")
-    max_length: int = opt(128, "Longest input in subword tokens; longer sentences are split into windows "
-                               "of whole words, never truncated.")
+    task: TaskSpec = opt(TaskSpec(), "The task, written inline (used when 'tasks' is empty).")
+    tasks: list[str] = opt([], "Built-in task names (medforge tasks ls) or task YAML files; when set, they "
+                               "replace 'task'.")
+    data_root: str = opt("", "Folder the built-in tasks read their files from (default: $MEDFORGE_DATA_ROOT, "
+                             "else ../shared/data).")
+    seeds: int = opt(5, "Fine-tuning runs per task, with seeds seed, seed+1, ...; reported as mean ± std.")
     epochs: int = opt(4, "Fine-tuning epochs; the best on validation F1 is kept.")
-    batch_size: int = opt(16, "Sentences per step.")
+    batch_size: int = opt(16, "Sentences (windows) per step; batches group windows of similar length.")
     learning_rate: float = opt(1e-4, "Peak learning rate.")
     warmup_ratio: float = opt(0.1, "Share of steps with linear warmup, then linear decay.")
     weight_decay: float = opt(0.01, "AdamW weight decay.")
+    resume: bool = opt(True, "Keep the finished runs (task x seed) of an interrupted attempt with the same "
+                             "config, and run only the missing ones.")
+
+    operational = ("resume",)  # not part of the stage's identity
 
     def validate(self, source: str) -> None:
-        for key in ("max_length", "epochs", "batch_size"):
+        for key in ("seeds", "epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{source}: 'evaluate.{key}' must be at least 1, got {getattr(self, key)}")
-        if self.max_length < 8:
-            raise ConfigError(f"{source}: 'evaluate.max_length' must be at least 8, got {self.max_length}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"{source}: 'evaluate.warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
+
+    def task_specs(self) -> list[TaskSpec]:
+        from medforge.tasks.spec import load_task
+
+        return [load_task(t, self.data_root or None) for t in self.tasks] if self.tasks else [self.task]
 
     def input_paths(self) -> list[str]:
-        files = [self.task.train, self.task.dev, self.task.test]
+        files = [p for spec in self.task_specs() for p in spec.input_paths()]
         return files + ([self.model] if self.model else [])

@@ -66,3 +66,18 @@ def collate(windows: list[Window], pad_id: int) -> dict:
         labels[i, :len(w.labels)] = torch.tensor(w.labels)
         mask[i, :len(w.input_ids)] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, generator, group: int = 50) -> list[list[int]]:
+    """Shuffled batches of indices whose items have similar lengths: shuffle, cut into groups of
+    ``group`` batches, sort each group by length, batch it, shuffle the batches. Padding then costs
+    little, while every epoch still sees a new order."""
+    import torch
+
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    batches = []
+    span = batch_size * group
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start:start + span], key=lambda i: lengths[i])
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]

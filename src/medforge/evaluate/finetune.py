@@ -1,35 +1,30 @@
-"""The evaluate stage: fine-tune a token classifier on an IOB2 NER task and score it.
+"""Fine-tune a token classifier on one NER task with one seed, and score it.
 
 Protocol: labels on each word's first subword; the epoch with the best validation entity F1
 (seqeval strict IOB2, never accuracy) is kept; the test set is scored once with that model.
+Batches group windows of similar length, so little compute goes to padding.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
 from transformers import AutoModelForTokenClassification, get_linear_schedule_with_warmup
 
-from medforge import log, meta, paths
-from medforge.evaluate.config import EvaluateConfig
-from medforge.evaluate.encode import collate, encode_sentences
-from medforge.evaluate.report import write_report
+from medforge import log, meta
+from medforge.evaluate.encode import collate, encode_sentences, length_grouped_batches
 from medforge.progress import bar
-from medforge.tasks.conll import NerFile, read_conll, write_predictions
+from medforge.tasks.conll import write_predictions
+from medforge.tasks.data import NerData
 from medforge.tasks.metrics import ner_scores
 from medforge.tokenizer.load import load_word_tokenizer
 
 logger = log.get("evaluate")
-
-
-def label_list(train: NerFile) -> list[str]:
-    types = sorted(train.types)
-    return ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
-
 
 @torch.no_grad()
 def predict(model, windows, n_words: list[int], id2label: dict[int, str], batch_size: int, pad_id: int,
@@ -53,51 +48,37 @@ def predict(model, windows, n_words: list[int], id2label: dict[int, str], batch_
     return out  # type: ignore[return-value]
 
 
-def run(cfg: EvaluateConfig, ctx) -> dict:
-    set_seed(ctx.seed)
-    model_path = str(paths.resolve(cfg.model)) if cfg.model else str(ctx.need("pretrain") / "model")
-    data = {split: read_conll(getattr(cfg.task, split)) for split in ("train", "dev", "test")}
-    for split, f in data.items():
-        if f.repaired_tags:
-            logger.warning("%s: %d I- tags that did not continue an entity were repaired to B-", f.path,
-                           f.repaired_tags)
-    labels = label_list(data["train"])
+def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, settings: dict) -> tuple:
+    """Train, pick the best epoch on dev, score dev and test; write ``out/results.json`` and the
+    predictions. Returns (results, the model with the best epoch's weights, its tokenizer)."""
+    set_seed(seed)
+    labels = data.labels
     label2id = {label: i for i, label in enumerate(labels)}
-    unseen = {split: sorted(data[split].types - data["train"].types) for split in ("dev", "test")}
-    for split, types in unseen.items():
-        if types:
-            logger.warning("%s has entity types absent from train (%s): the model cannot predict them, "
-                           "and they count as missed", split, ", ".join(types))
-
     tokenizer = load_word_tokenizer(model_path)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = AutoModelForTokenClassification.from_pretrained(
         model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id).to(device)
+    sents = {split: f.sentences for split, f in data.splits.items()}
+    windows = {split: encode_sentences(tokenizer, [s.tokens for s in ss], [s.tags for s in ss], label2id,
+                                       data.spec.max_length) for split, ss in sents.items()}
+    order = torch.Generator().manual_seed(seed)
+    epoch_batches = [length_grouped_batches([len(w.input_ids) for w in windows["train"]], hp.batch_size, order)
+                     for _ in range(hp.epochs)]
+    total_steps = sum(len(b) for b in epoch_batches)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total_steps), total_steps)
 
-    def windows(split):
-        sents = data[split].sentences
-        return encode_sentences(tokenizer, [s.tokens for s in sents], [s.tags for s in sents], label2id,
-                                cfg.max_length)
-
-    train_windows, dev_windows, test_windows = windows("train"), windows("dev"), windows("test")
-    order = torch.Generator().manual_seed(ctx.seed)
-    loader = DataLoader(train_windows, batch_size=cfg.batch_size, shuffle=True, generator=order,
-                        collate_fn=lambda b: collate(b, tokenizer.pad_token_id))
-    total_steps = cfg.epochs * len(loader)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
-
-    def score(split, split_windows):
-        sents = data[split].sentences
-        pred = predict(model, split_windows, [len(s.tokens) for s in sents], model.config.id2label,
-                       cfg.batch_size, tokenizer.pad_token_id, device)
-        return ner_scores([s.tags for s in sents], pred), pred
+    def score(split):
+        pred = predict(model, windows[split], [len(s.tokens) for s in sents[split]], model.config.id2label,
+                       hp.batch_size, tokenizer.pad_token_id, device)
+        return ner_scores([s.tags for s in sents[split]], pred), pred
 
     history, best_f1, best_state, best_epoch = [], -1.0, None, 0
     model.train()
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch, batches in enumerate(epoch_batches, start=1):
         running = 0.0
-        for batch in bar(loader, desc=f"fine-tune epoch {epoch}/{cfg.epochs}", leave=False):
+        for indices in bar(batches, desc=f"{data.spec.name} seed {seed} epoch {epoch}/{hp.epochs}", leave=False):
+            batch = collate([windows["train"][i] for i in indices], tokenizer.pad_token_id)
             loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -105,34 +86,30 @@ def run(cfg: EvaluateConfig, ctx) -> dict:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
-        dev_scores, _ = score("dev", dev_windows)
-        history.append({"epoch": epoch, "train_loss": running / len(loader), "dev_f1": dev_scores["f1"]})
-        logger.info("epoch %d: train loss %.4f, dev F1 %.4f", epoch, history[-1]["train_loss"], dev_scores["f1"])
+        dev_scores, _ = score("dev")
+        history.append({"epoch": epoch, "train_loss": running / len(batches), "dev_f1": dev_scores["f1"]})
+        logger.info("%s seed %d epoch %d: train loss %.4f, dev F1 %.4f", data.spec.name, seed, epoch,
+                    history[-1]["train_loss"], dev_scores["f1"])
         if dev_scores["f1"] > best_f1:
             best_f1, best_epoch = dev_scores["f1"], epoch
             best_state = copy.deepcopy(model.state_dict())
 
     model.load_state_dict(best_state)
-    dev_scores, dev_pred = score("dev", dev_windows)
-    test_scores, test_pred = score("test", test_windows)
-    pred_dir = ctx.out / "predictions"
-    pred_dir.mkdir()
-    write_predictions(pred_dir / "dev.tsv", data["dev"].sentences, dev_pred)
-    write_predictions(pred_dir / "test.tsv", data["test"].sentences, test_pred)
-    model.save_pretrained(ctx.out / "model", safe_serialization=True)
-    tokenizer.save_pretrained(ctx.out / "model")
-
+    dev_scores, dev_pred = score("dev")
+    test_scores, test_pred = score("test")
+    out.mkdir(parents=True, exist_ok=True)
+    for split, pred in (("dev", dev_pred), ("test", test_pred)):
+        write_predictions(out / f"{split}.conll", sents[split], pred)
+        with (out / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for s, p in zip(sents[split], pred):
+                fh.write(json.dumps({"tokens": s.tokens, "gold": s.tags, "pred": p}, ensure_ascii=False) + "\n")
     results = {
-        "task": cfg.task.name, "model": model_path, "seed": ctx.seed, "best_epoch": best_epoch,
+        "task": data.spec.name, "model": model_path, "seed": seed, "best_epoch": best_epoch,
         "protocol": test_scores["protocol"], "labels": labels, "dev": dev_scores, "test": test_scores,
-        "history": history,
-        "data": {split: {"sentences": len(f.sentences), "tokens": sum(len(s.tokens) for s in f.sentences),
-                         "windows": len(w), "repaired_tags": f.repaired_tags}
-                 for (split, f), w in zip(data.items(), (train_windows, dev_windows, test_windows))},
-        "unseen_types": unseen,
+        "history": history, "settings": settings, "data": data.summary(), "notes": data.notes,
+        "unseen_types": data.unseen_types(), "versions": meta.versions(),
     }
-    meta.write_json(ctx.out / "results.json", results)
-    write_report(results, ctx.out / "results.md")
-    logger.info("%s test: P %.4f R %.4f F1 %.4f (best epoch %d)", cfg.task.name, test_scores["precision"],
-                test_scores["recall"], test_scores["f1"], best_epoch)
-    return {"test_f1": test_scores["f1"], "dev_f1": dev_scores["f1"], "best_epoch": best_epoch}
+    meta.write_json(out / "results.json", results)
+    logger.info("%s seed %d test: P %.4f R %.4f F1 %.4f (best epoch %d)", data.spec.name, seed,
+                test_scores["precision"], test_scores["recall"], test_scores["f1"], best_epoch)
+    return results, model, tokenizer

@@ -1,28 +1,158 @@
-"""Results tables in Markdown: the headline score, then per entity type."""
+"""Runs (task x model x seed) summarised as mean ± std, and the comparison tables: tasks and metrics
+as rows, models as columns, best mean in bold, an average row; Markdown, LaTeX, CSV and a PNG chart."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+
+from medforge.evaluate.stats import mean_std
+from medforge.tasks.metrics import PROTOCOL
+
+# (key in the summary, label); the starred ones are other papers' conventions, never the headline
+METRICS = (("f1", "F1"), ("precision", "P"), ("recall", "R"), ("lenient_f1", "F1 lenient*"),
+           ("token_weighted_f1_with_o", "token F1 with O*"))
+FOOTNOTE = (f"Headline: {PROTOCOL}, best epoch on validation F1, mean ± std over seeds. *Reported for "
+            "comparison with other literature: seqeval's default (lenient) mode, and token-level F1 "
+            "averaged with support weights, O included (DrBERT-style).")
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
-def results_table(results: dict) -> str:
-    """One row per split: the table the model card embeds."""
-    lines = ["| task | split | precision | recall | F1 |", "|---|---|---|---|---|"]
-    for split in ("dev", "test"):
-        s = results[split]
-        lines.append(f"| {results['task']} | {split} | {pct(s['precision'])} | {pct(s['recall'])} | {pct(s['f1'])} |")
+def run_metrics(split_scores: dict) -> dict:
+    return {"f1": split_scores["f1"], "precision": split_scores["precision"], "recall": split_scores["recall"],
+            "lenient_f1": split_scores["lenient"]["f1"],
+            "token_weighted_f1_with_o": split_scores["token_weighted_f1_with_o"]}
+
+
+def summarize(runs: list[dict]) -> dict:
+    """{task: {model: {"test": {metric: mean_std}, "dev": {...}, "per_type": {...}, "seeds": [...]}}}"""
+    grouped: dict[str, dict[str, list[dict]]] = {}
+    for r in runs:
+        grouped.setdefault(r["task"], {}).setdefault(r["model_name"], []).append(r)
+    out: dict = {}
+    for task, models in grouped.items():
+        for model, rs in models.items():
+            rs = sorted(rs, key=lambda r: r["seed"])
+            entry = {split: {key: mean_std([run_metrics(r[split])[key] for r in rs]) for key, _ in METRICS}
+                     for split in ("dev", "test")}
+            types = sorted({t for r in rs for t in r["test"]["per_type"]})
+            entry["per_type_f1"] = {t: mean_std([r["test"]["per_type"].get(t, {"f1": 0.0})["f1"] for r in rs])
+                                    for t in types}
+            entry["seeds"] = [r["seed"] for r in rs]
+            entry["best_epochs"] = [r["best_epoch"] for r in rs]
+            entry["model"] = rs[0]["model"]
+            out.setdefault(task, {})[model] = entry
+    return out
+
+
+def _rows(summary: dict, models: list[str]) -> list[tuple[str, str, list[dict | None]]]:
+    rows = []
+    for task in summary:
+        for key, label in METRICS:
+            rows.append((task, label, [summary[task].get(m, {}).get("test", {}).get(key) for m in models]))
+    if len(summary) > 1:
+        averages = []
+        for m in models:
+            means = [summary[t][m]["test"]["f1"]["mean"] for t in summary if m in summary[t]]
+            averages.append({"mean": sum(means) / len(means), "std": None} if len(means) == len(summary) else None)
+        rows.append(("average", "F1", averages))
+    return rows
+
+
+def _cell(value: dict | None, best: bool, bold: tuple[str, str]) -> str:
+    if value is None:
+        return "–"
+    text = pct(value["mean"]) + (f" ± {pct(value['std'])}" if value.get("std") is not None else "")
+    return f"{bold[0]}{text}{bold[1]}" if best else text
+
+
+def _best(values: list[dict | None]) -> float | None:
+    means = [v["mean"] for v in values if v is not None]
+    return max(means) if len(means) > 1 else None
+
+
+def markdown_table(summary: dict, models: list[str]) -> str:
+    lines = ["| task | metric | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
+    for task, label, values in _rows(summary, models):
+        top = _best(values)
+        cells = [_cell(v, v is not None and v["mean"] == top, ("**", "**")) for v in values]
+        lines.append(f"| {task} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_report(results: dict, path: Path) -> None:
-    lines = [f"# {results['task']}: NER results", "",
-             f"Protocol: {results['protocol']}; best epoch on validation F1: {results['best_epoch']}; "
-             f"seed {results['seed']}.", "", results_table(results), "", "## Test, per entity type", "",
-             "| type | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-    for name, s in sorted(results["test"]["per_type"].items()):
-        lines.append(f"| {name} | {pct(s['precision'])} | {pct(s['recall'])} | {pct(s['f1'])} | {s['support']} |")
-    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
+def latex_table(summary: dict, models: list[str]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+
+    lines = [r"\begin{tabular}{ll" + "c" * len(models) + "}", r"\toprule",
+             "Task & Metric & " + " & ".join(esc(m) for m in models) + r" \\", r"\midrule"]
+    for task, label, values in _rows(summary, models):
+        top = _best(values)
+        cells = [_cell(v, v is not None and v["mean"] == top, (r"\textbf{", "}")).replace("±", r"$\pm$")
+                 for v in values]
+        lines.append(f"{esc(task)} & {esc(label)} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def write_csv(summary: dict, models: list[str], path: Path) -> None:
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["task", "metric", "model", "mean", "std", "n"])
+        for task, label, values in _rows(summary, models):
+            for model, v in zip(models, values):
+                if v is not None:
+                    writer.writerow([task, label, model, f"{v['mean']:.6f}",
+                                     "" if v.get("std") is None else f"{v['std']:.6f}", v.get("n", "")])
+
+
+def plot(summary: dict, models: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(summary)
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(tasks) * max(1, len(models) / 2)), 3.5))
+    for i, model in enumerate(models):
+        xs = [t + i * width for t in range(len(tasks))]
+        means = [100 * summary[t][model]["test"]["f1"]["mean"] if model in summary[t] else 0 for t in tasks]
+        stds = [100 * summary[t][model]["test"]["f1"]["std"] if model in summary[t] else 0 for t in tasks]
+        ax.bar(xs, means, width, yerr=stds, capsize=3, label=model)
+    ax.set_xticks([t + width * (len(models) - 1) / 2 for t in range(len(tasks))], tasks)
+    ax.set_ylabel("test F1, strict (%)")
+    ax.set_title("mean ± std over seeds")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(summary: dict, comparisons: dict, models: list[str], out: Path) -> None:
+    """comparison.{md,tex,csv,png}."""
+    lines = ["# Evaluation", "", FOOTNOTE, "", markdown_table(summary, models), ""]
+    for task, rows in comparisons.items():
+        lines += [f"## {task}: against {rows[0]['baseline']}", "",
+                  "| model | ΔF1 (test) | bootstrap p (sentences) | 95% interval | permutation p (seeds) |",
+                  "|---|---|---|---|---|"]
+        for row in rows:
+            b, p = row["bootstrap"], row["permutation"]
+            lines.append(f"| {row['model']} | {100 * b['delta']:+.2f} | {b['p_value']:.4f} | "
+                         f"[{100 * b['ci95'][0]:+.2f}, {100 * b['ci95'][1]:+.2f}] | {p['p_value']:.4f} |")
+        lines.append("")
+    for task, by_model in summary.items():
+        lines += [f"## {task}: test F1 per entity type", "", "| type | " + " | ".join(models) + " |",
+                  "|---|" + "---|" * len(models)]
+        types = sorted({t for m in by_model.values() for t in m["per_type_f1"]})
+        for t in types:
+            lines.append(f"| {t} | " + " | ".join(_cell(by_model[m]["per_type_f1"].get(t), False, ("", ""))
+                                                  if m in by_model else "–" for m in models) + " |")
+        lines.append("")
+    (out / "comparison.md").write_text("\n".join(lines), encoding="utf-8")
+    (out / "comparison.tex").write_text(latex_table(summary, models) + "\n", encoding="utf-8")
+    write_csv(summary, models, out / "comparison.csv")
+    plot(summary, models, out / "comparison.png")

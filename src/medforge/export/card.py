@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from medforge.evaluate.report import pct, results_table
+from medforge.evaluate.report import FOOTNOTE, markdown_table, pct
 from medforge.models.presets import position_offset
 
 _FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
@@ -48,19 +48,26 @@ def build_card(name: str, description: str, language: list[str], license: str, m
                corpus_stats: dict, pretrain_cfg: dict, pretrain_summary: dict, results: dict | None) -> ModelCard:
     eval_results = None
     if results:
-        eval_results = [EvalResult(task_type="token-classification", dataset_type=results["task"],
-                                   dataset_name=results["task"], dataset_split="test", metric_type="f1",
-                                   metric_name="entity F1 (seqeval strict IOB2)",
-                                   metric_value=round(results["test"]["f1"], 4))]
+        # one line per task: the mean strict F1 over seeds (model-index has no field for the spread)
+        eval_results = [EvalResult(task_type="token-classification", dataset_type=task, dataset_name=task,
+                                   dataset_split="test", metric_type="f1",
+                                   metric_name=f"entity F1 (seqeval strict IOB2), mean of {len(entry['seeds'])} seeds",
+                                   metric_value=round(entry["test"]["f1"]["mean"], 4))
+                        for task, by_model in results["tasks"].items() for entry in by_model.values()]
     data = ModelCardData(language=language, license=license, library_name="transformers", pipeline_tag="fill-mask",
                          tags=["medforge", "biomedical", "clinical", "fill-mask"], model_name=name,
                          eval_results=eval_results)
     evaluation = "No downstream evaluation was run."
     if results:
-        evaluation = (f"Protocol: {results['protocol']}; the epoch with the best validation F1 "
-                      f"(epoch {results['best_epoch']}) is scored on test; seed {results['seed']}.\n\n"
-                      f"{results_table(results)}\n\nTest F1 per entity type: " +
-                      ", ".join(f"{k} {pct(v['f1'])}" for k, v in sorted(results["test"]["per_type"].items())))
+        models = list(results["models"])
+        per_type = []
+        for task, by_model in results["tasks"].items():
+            for entry in by_model.values():
+                per_type.append(f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}"
+                                                        for k, v in entry["per_type_f1"].items()))
+        evaluation = (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
+                      f"{markdown_table(results['tasks'], models)}\n\nTest F1 per entity type (mean): " +
+                      "; ".join(per_type))
     content = f"""---
 {data.to_yaml()}
 ---

@@ -45,3 +45,21 @@ def test_collate_pads_and_masks(tiny_tokenizer_dir):
     assert batch["input_ids"].shape[0] == 2
     assert batch["attention_mask"][0].sum() == len(windows[0].input_ids)
     assert (batch["labels"] == IGNORE).all()  # no tags given: nothing to learn from
+
+
+def test_length_grouped_batches_cover_every_window_once_with_little_padding():
+    import random
+
+    import torch
+
+    from medforge.evaluate.encode import length_grouped_batches
+
+    rng = random.Random(0)
+    lengths = [rng.randint(5, 120) for _ in range(1000)]
+    batches = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(0), group=10)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    naive = len(lengths) * max(lengths)
+    assert padded < 0.6 * naive and padded < 1.15 * sum(lengths)
+    again = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(1), group=10)
+    assert again != batches  # a new order each epoch

@@ -4,16 +4,25 @@ import pytest
 import yaml
 
 from medforge.errors import MedforgeError
+from medforge.evaluate.report import summarize
 from medforge.export.card import build_card
 from medforge.export.hf import check_config_ids
 from medforge.models.presets import build_mlm
+from medforge.tasks.metrics import PROTOCOL
 
 CORPUS = {"sources": {"a.txt": {"read": 10, "kept_train": 8, "kept_validation": 1, "dropped_empty": 1,
                                 "words": 120}}}
-RESULTS = {"task": "toy-ner", "protocol": "seqeval strict, IOB2, entity-level micro average", "best_epoch": 2,
-           "seed": 1, "dev": {"precision": 0.5, "recall": 0.5, "f1": 0.5},
-           "test": {"precision": 0.25, "recall": 0.5, "f1": 1 / 3,
-                    "per_type": {"DRUG": {"precision": 0.25, "recall": 0.5, "f1": 1 / 3, "support": 2}}}}
+
+
+def scores(f1: float) -> dict:
+    return {"precision": f1, "recall": f1, "f1": f1, "lenient": {"f1": f1}, "token_weighted_f1_with_o": 0.9,
+            "per_type": {"DRUG": {"precision": f1, "recall": f1, "f1": f1, "support": 2}}}
+
+
+RUNS = [{"task": "toy-ner", "model_name": "model", "model": "m", "seed": seed, "best_epoch": 2, "dev": scores(0.5),
+         "test": scores(f1)} for seed, f1 in ((1, 0.3), (2, 0.4))]
+RESULTS = {"protocol": PROTOCOL, "seeds": [1, 2], "models": {"model": "m"}, "tasks": summarize(RUNS),
+           "comparisons": {}}
 
 
 def test_config_ids_must_agree_with_the_tokenizer(tiny_tokenizer):
@@ -36,9 +45,9 @@ def test_card_has_valid_metadata_and_every_section(tiny_tokenizer):
     text = str(card)
     header = yaml.safe_load(text.split("---")[1])
     assert header["language"] == ["fr"] and header["pipeline_tag"] == "fill-mask"
-    assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.3333
+    assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == 0.35
     for needle in ("| layers | 2 |", "| max sequence length | 32 |", "| a.txt | 10 | 8 / 1 | 1 | 120 |",
-                   "| learning_rate | 0.001 |", "| toy-ner | test | 25.00 | 50.00 | 33.33 |", "DRUG 33.33",
+                   "| learning_rate | 0.001 |", "| toy-ner | F1 | 35.00 ± 7.07 |", "toy-ner: DRUG 35.00", "seeds 1, 2",
                    'fill("The patient was treated with <mask>.")'):
         assert needle in text, needle
 

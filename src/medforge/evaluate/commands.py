@@ -1,0 +1,93 @@
+"""``medforge evaluate MODEL... --tasks ...`` and ``medforge tasks {ls,validate}``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from medforge import config as cfglib
+from medforge import paths
+from medforge.errors import ConfigError
+
+
+def add_parsers(sub, stage_help: str, stage_epilog: str, fmt) -> None:
+    ev = sub.add_parser(
+        "evaluate", help=stage_help, formatter_class=fmt, epilog=stage_epilog,
+        description="Two forms. The pipeline stage: medforge evaluate --config PIPELINE.yaml [overrides]. "
+                    "The harness: medforge evaluate MODEL... --tasks TASK... fine-tunes every model on every "
+                    "task with every seed (finished runs are kept), and compares the models with the first.")
+    ev.add_argument("targets", nargs="*", help="with --config: dotted overrides; otherwise: model folders or hub "
+                                               "ids to compare, the first being the baseline")
+    ev.add_argument("--config", help="pipeline YAML file (the stage form)")
+    ev.add_argument("--force", action="store_true", help="stage form: rerun even if up to date")
+    ev.add_argument("--tasks", nargs="+", help="built-in task names (medforge tasks ls) or task YAML files")
+    ev.add_argument("--seeds", type=int, default=5, help="runs per task and model (default: 5)")
+    ev.add_argument("--seed", type=int, default=42, help="first seed (default: 42)")
+    ev.add_argument("--out", default="evaluation", help="output folder (default: evaluation)")
+    ev.add_argument("--data-root", help="folder the built-in tasks read from")
+    ev.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="fine-tuning settings, e.g. learning_rate=5e-5 epochs=3 batch_size=32")
+
+    tasks = sub.add_parser("tasks", help="list or validate downstream task definitions")
+    actions = tasks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = actions.add_parser("ls", help="the built-in tasks and whether their files are present")
+    ls.add_argument("--data-root", help="folder the built-in tasks read from")
+    validate = actions.add_parser("validate", help="read a task's files and report what they hold and what was "
+                                                   "repaired")
+    validate.add_argument("tasks", nargs="+", help="task YAML files or built-in names")
+    validate.add_argument("--data-root", help="folder the built-in tasks read from")
+    validate.add_argument("--json", action="store_true", help="print JSON")
+
+
+def harness(args) -> int:
+    from medforge.evaluate.config import EvaluateConfig
+    from medforge.evaluate.harness import run_grid
+    from medforge.tasks.spec import load_task
+
+    if not args.targets:
+        raise ConfigError("evaluate: give models to compare (MODEL... --tasks TASK...) or --config PIPELINE.yaml")
+    if not args.tasks:
+        raise ConfigError("evaluate: --tasks is required with models; see medforge tasks ls")
+    hp = cfglib.from_dict(EvaluateConfig, cfglib.apply_overrides({}, args.set), source="--set")
+    models = dict(zip(paths.short_names(args.targets), (paths.model_ref(m) for m in args.targets)))
+    specs = [load_task(t, args.data_root) for t in args.tasks]
+    seeds = [args.seed + i for i in range(args.seeds)]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    document = run_grid(models, specs, seeds, hp, out)
+    print((out / "comparison.md").read_text(encoding="utf-8"))
+    print(f"reports in {out}/ (comparison.md, .tex, .csv, .png; summary.json; one folder per task/model/seed)")
+    return 0 if document["tasks"] else 2
+
+
+def tasks_command(args) -> int:
+    from medforge.tasks.data import read_ner_task
+    from medforge.tasks.spec import builtin_names, load_task
+
+    if args.action == "ls":
+        print(f"{'task':<14} {'type':<5} {'lang':<5} files")
+        for name in builtin_names():
+            spec = load_task(name, args.data_root)
+            files = [p for p in (spec.path(s) for s in ("train", "dev", "test")) if p is not None]
+            state = "present" if all(p.is_file() for p in files) else f"missing under {spec.data_root}"
+            print(f"{name:<14} {spec.type:<5} {spec.language:<5} {state}")
+        return 0
+    reports = {}
+    for ref in args.tasks:
+        data = read_ner_task(load_task(ref, args.data_root))
+        reports[data.spec.name] = {"summary": data.summary(), "labels": data.labels, "notes": data.notes,
+                                   "unseen_types": data.unseen_types()}
+    if args.json:
+        print(json.dumps(reports, indent=2, ensure_ascii=False))
+        return 0
+    for name, report in reports.items():
+        print(f"{name}: valid, {len(report['labels'])} labels")
+        for split, s in report["summary"].items():
+            entities = ", ".join(f"{k} {v}" for k, v in s["entities"].items())
+            print(f"  {split:<5} {s['sentences']} sentences, {s['tokens']} tokens; entities: {entities}")
+        for note in report["notes"]:
+            print(f"  note: {note}")
+        for split, types in report["unseen_types"].items():
+            if types:
+                print(f"  note: {split} has types absent from train: {', '.join(types)}")
+    return 0

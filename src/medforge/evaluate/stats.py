@@ -1,0 +1,76 @@
+"""Mean ± std over seeds, and the two significance tests of a paired model comparison.
+
+- ``paired_bootstrap``: resamples test sentences (with replacement) and recomputes both models'
+  strict entity F1 on each resample; two-sided p-value by the shift method (how often the
+  resampled difference strays from the observed one by as much as the observed one strays from 0).
+- ``permutation_test``: over per-seed scores; exact (every relabelling of the pooled runs) when
+  there are at most 200,000 of them, otherwise a seeded random sample.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import statistics
+
+import numpy as np
+from seqeval.scheme import IOB2, Entities
+
+
+def mean_std(values: list[float]) -> dict:
+    """Sample standard deviation (n - 1), as papers report it; 0 for a single run."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values), "values": list(values)}
+
+
+def sentence_counts(gold: list[list[str]], pred: list[list[str]]) -> np.ndarray:
+    """Per sentence: (true positives, predicted entities, gold entities) under seqeval strict IOB2."""
+    rows = []
+    for g, p in zip(gold, pred, strict=True):
+        ge = set(Entities([g], IOB2).entities[0])
+        pe = set(Entities([p], IOB2).entities[0])
+        rows.append((len(ge & pe), len(pe), len(ge)))
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def f1_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Micro F1 from summed counts (last axis: tp, predicted, gold)."""
+    tp, npred, ngold = counts[..., 0], counts[..., 1], counts[..., 2]
+    denominator = npred + ngold
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
+
+
+def paired_bootstrap(gold: list[list[str]], pred_a: list[list[str]], pred_b: list[list[str]],
+                     samples: int = 1000, seed: int = 0) -> dict:
+    """F1(b) - F1(a) on the test sentences, its 95% interval and two-sided p-value."""
+    a, b = sentence_counts(gold, pred_a), sentence_counts(gold, pred_b)
+    delta = float(f1_from_counts(b.sum(0)) - f1_from_counts(a.sum(0)))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(gold), size=(samples, len(gold)))
+    deltas = f1_from_counts(b[picks].sum(1)) - f1_from_counts(a[picks].sum(1))
+    p_value = float(np.mean(np.abs(deltas - delta) >= abs(delta) - 1e-12)) if delta else 1.0
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return {"delta": delta, "ci95": [float(low), float(high)], "p_value": p_value, "samples": samples}
+
+
+def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 200_000, seed: int = 0) -> dict:
+    """Two-sided test that two sets of per-seed scores share one distribution (difference of means)."""
+    pooled = list(scores_a) + list(scores_b)
+    n, k = len(pooled), len(scores_a)
+    observed = statistics.fmean(scores_b) - statistics.fmean(scores_a)
+    total = sum(pooled)
+
+    def delta(group_a: tuple[int, ...]) -> float:
+        sum_a = sum(pooled[i] for i in group_a)
+        return (total - sum_a) / (n - k) - sum_a / k
+
+    exact = math.comb(n, k) <= limit
+    if exact:
+        splits = itertools.combinations(range(n), k)
+    else:
+        rng = random.Random(seed)
+        splits = (tuple(rng.sample(range(n), k)) for _ in range(limit))
+    deltas = [delta(s) for s in splits]
+    extreme = sum(abs(d) >= abs(observed) - 1e-12 for d in deltas)
+    return {"delta": observed, "p_value": extreme / len(deltas), "exact": exact, "permutations": len(deltas)}

@@ -133,7 +133,7 @@ def test_ner_scores_over_two_seeds_equal_seqeval_and_aggregate_as_mean_and_std(r
     assert entry["test"]["f1"]["std"] == pytest.approx(abs(f1s[0] - f1s[1]) / math.sqrt(2))
     assert entry["seeds"] == [42, 43] and max(f1s) > 0.2  # a few epochs on the sample already find entities
     best = json.loads((folder / "best.json").read_text())
-    assert best["dev_f1"] == max(entry["dev"]["f1"]["values"])
+    assert best["metric"] == "f1" and best["dev_score"] == max(entry["dev"]["f1"]["values"])
 
 
 def test_export_loads_in_plain_transformers_with_the_same_top_k(run_dir, capsys):

@@ -78,11 +78,51 @@ def test_tasks_validate_reports_and_bad_definitions_fail_clearly(tmp_path, capsy
     task = tmp_path / "t.yaml"
     task.write_text(TASK.format(root=assets_dir() / "sample" / "ner"))
     assert run_cli("tasks", "validate", str(task)) == 0
-    assert "sample: valid, " in capsys.readouterr().out
+    assert "sample: valid ner task, " in capsys.readouterr().out
     task.write_text(TASK.format(root=assets_dir() / "sample" / "ner") + "scheme: bioul\n")
     assert run_cli("tasks", "validate", str(task)) == 2
     assert "'scheme' 'bioul' is not one of iob1, iob2, iobes, bilou" in capsys.readouterr().err
     assert run_cli("tasks", "validate", "no-such-task") == 2
-    assert "built-in tasks: bc5cdr, e3c" in capsys.readouterr().err
+    assert "built-in tasks: bc5cdr, chemprot, e3c" in capsys.readouterr().err
     assert run_cli("evaluate", "somemodel") == 2
     assert "--tasks is required" in capsys.readouterr().err
+
+
+def write_classification_tasks(folder):
+    """Single- and multi-label tasks made from the sample's NER sentences: the entity types they hold."""
+    from medforge.paths import assets_dir
+    from medforge.tasks.conll import read_conll
+
+    for split in ("train", "dev", "test"):
+        rows = ["text\ttypes"]
+        for s in read_conll(assets_dir() / "sample" / "ner" / f"{split}.conll").sentences:
+            types = sorted({t[2:] for t in s.tags if t != "O"})
+            rows.append(" ".join(s.tokens) + "\t" + "|".join(types))
+        (folder / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+        jsonl = [json.dumps({"text": row.split("\t")[0], "label": (row.split("\t")[1].split("|")[0] or "none")})
+                 for row in rows[1:]]
+        (folder / f"{split}.jsonl").write_text("\n".join(jsonl) + "\n")
+    common = "train: train.{ext}\ndev: dev.{ext}\ntest: test.{ext}\nmax_length: 64\n"
+    (folder / "multi.yaml").write_text("name: types\ntype: multilabel\nformat: tsv\nlabel_column: types\n"
+                                       + common.format(ext="tsv"))
+    (folder / "single.yaml").write_text("name: first-type\ntype: classification\nformat: jsonl\n"
+                                        + common.format(ext="jsonl"))
+    return [folder / "multi.yaml", folder / "single.yaml"]
+
+
+def test_classification_and_multilabel_tasks_run_compare_and_tabulate(models, tmp_path):
+    tasks = write_classification_tasks(tmp_path)
+    out = tmp_path / "eval"
+    assert run_cli("evaluate", *map(str, models), "--tasks", *map(str, tasks), "--seeds", "2", "--out", str(out),
+                   "--set", "epochs=3", "learning_rate=2e-3") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    multi, single = summary["tasks"]["types"]["model"], summary["tasks"]["first-type"]["model"]
+    assert multi["headline"] == "micro_f1" and single["headline"] == "macro_f1"
+    assert single["test"]["accuracy"]["mean"] > 0.3  # the pre-trained tiny model learns something
+    run = json.loads((out / "types" / "model" / "seed-42" / "results.json").read_text())
+    assert run["type"] == "multilabel" and run["truncated"]["test"] == 0
+    assert set(run["test"]["per_label"]) == {"ANATOMY", "DISEASE", "DRUG"}
+    rows = summary["comparisons"]["first-type"][0]
+    assert rows["metric"] == "macro_f1" and 0 <= rows["bootstrap"]["p_value"] <= 1
+    md = (out / "comparison.md").read_text()
+    assert "| types | micro F1 |" in md and "| first-type | macro F1 |" in md and "| average | headline |" in md

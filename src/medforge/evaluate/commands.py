@@ -61,33 +61,38 @@ def harness(args) -> int:
 
 
 def tasks_command(args) -> int:
-    from medforge.tasks.data import read_ner_task
+    from medforge.tasks.data import read_task
     from medforge.tasks.spec import builtin_names, load_task
 
     if args.action == "ls":
-        print(f"{'task':<14} {'type':<5} {'lang':<5} files")
+        print(f"{'task':<14} {'type':<15} {'lang':<5} files")
         for name in builtin_names():
             spec = load_task(name, args.data_root)
             files = [p for p in (spec.path(s) for s in ("train", "dev", "test")) if p is not None]
             state = "present" if all(p.is_file() for p in files) else f"missing under {spec.data_root}"
-            print(f"{name:<14} {spec.type:<5} {spec.language:<5} {state}")
+            print(f"{name:<14} {spec.type:<15} {spec.language:<5} {state}")
         return 0
     reports = {}
     for ref in args.tasks:
-        data = read_ner_task(load_task(ref, args.data_root))
-        reports[data.spec.name] = {"summary": data.summary(), "labels": data.labels, "notes": data.notes,
-                                   "unseen_types": data.unseen_types()}
+        data = read_task(load_task(ref, args.data_root))
+        unseen = data.unseen_types() if data.spec.type == "ner" else data.unseen_labels()
+        reports[data.spec.name] = {"type": data.spec.type, "summary": data.summary(), "labels": data.labels,
+                                   "notes": data.notes, "unseen": unseen}
     if args.json:
         print(json.dumps(reports, indent=2, ensure_ascii=False))
         return 0
     for name, report in reports.items():
-        print(f"{name}: valid, {len(report['labels'])} labels")
+        print(f"{name}: valid {report['type']} task, {len(report['labels'])} labels")
         for split, s in report["summary"].items():
-            entities = ", ".join(f"{k} {v}" for k, v in s["entities"].items())
-            print(f"  {split:<5} {s['sentences']} sentences, {s['tokens']} tokens; entities: {entities}")
+            if report["type"] == "ner":
+                counts = ", ".join(f"{k} {v}" for k, v in s["entities"].items())
+                print(f"  {split:<5} {s['sentences']} sentences, {s['tokens']} tokens; entities: {counts}")
+            else:
+                counts = ", ".join(f"{k} {v}" for k, v in s["labels"].items())
+                print(f"  {split:<5} {s['examples']} examples ({s['without_label']} without a label); labels: {counts}")
         for note in report["notes"]:
             print(f"  note: {note}")
-        for split, types in report["unseen_types"].items():
-            if types:
-                print(f"  note: {split} has types absent from train: {', '.join(types)}")
+        for split, missing in report["unseen"].items():
+            if missing and report["type"] == "ner":
+                print(f"  note: {split} has types absent from train: {', '.join(missing)}")
     return 0

@@ -1,4 +1,5 @@
-"""Fine-tune a token classifier on one NER task with one seed, and score it.
+"""Fine-tune a token classifier on one NER task with one seed, and score it; the epoch loop that
+classification shares.
 
 Protocol: labels on each word's first subword; the epoch with the best validation entity F1
 (seqeval strict IOB2, never accuracy) is kept; the test set is scored once with that model.
@@ -48,6 +49,38 @@ def predict(model, windows, n_words: list[int], id2label: dict[int, str], batch_
     return out  # type: ignore[return-value]
 
 
+def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: int, device, name: str):
+    """Fine-tune for ``hp.epochs`` over length-grouped batches (AdamW, linear warmup and decay), score
+    validation after each epoch, and leave the model with the best epoch's weights.
+    Returns (history, best epoch)."""
+    order = torch.Generator().manual_seed(seed)
+    epoch_batches = [length_grouped_batches(lengths, hp.batch_size, order) for _ in range(hp.epochs)]
+    total_steps = sum(len(b) for b in epoch_batches)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total_steps), total_steps)
+    history, best_score, best_state, best_epoch = [], -1.0, None, 0
+    model.train()
+    for epoch, batches in enumerate(epoch_batches, start=1):
+        running = 0.0
+        for indices in bar(batches, desc=f"{name} seed {seed} epoch {epoch}/{hp.epochs}", leave=False):
+            loss = model(**{k: v.to(device) for k, v in make_batch(indices).items()}).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running += loss.item()
+        dev = dev_score()
+        history.append({"epoch": epoch, "train_loss": running / len(batches), "dev_score": dev})
+        logger.info("%s seed %d epoch %d: train loss %.4f, dev score %.4f", name, seed, epoch,
+                    history[-1]["train_loss"], dev)
+        if dev > best_score:
+            best_score, best_epoch = dev, epoch
+            best_state = copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return history, best_epoch
+
+
 def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, settings: dict) -> tuple:
     """Train, pick the best epoch on dev, score dev and test; write ``out/results.json`` and the
     predictions. Returns (results, the model with the best epoch's weights, its tokenizer)."""
@@ -61,40 +94,16 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
     sents = {split: f.sentences for split, f in data.splits.items()}
     windows = {split: encode_sentences(tokenizer, [s.tokens for s in ss], [s.tags for s in ss], label2id,
                                        data.spec.max_length) for split, ss in sents.items()}
-    order = torch.Generator().manual_seed(seed)
-    epoch_batches = [length_grouped_batches([len(w.input_ids) for w in windows["train"]], hp.batch_size, order)
-                     for _ in range(hp.epochs)]
-    total_steps = sum(len(b) for b in epoch_batches)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total_steps), total_steps)
+    lengths = [len(w.input_ids) for w in windows["train"]]
 
     def score(split):
         pred = predict(model, windows[split], [len(s.tokens) for s in sents[split]], model.config.id2label,
                        hp.batch_size, tokenizer.pad_token_id, device)
         return ner_scores([s.tags for s in sents[split]], pred), pred
 
-    history, best_f1, best_state, best_epoch = [], -1.0, None, 0
-    model.train()
-    for epoch, batches in enumerate(epoch_batches, start=1):
-        running = 0.0
-        for indices in bar(batches, desc=f"{data.spec.name} seed {seed} epoch {epoch}/{hp.epochs}", leave=False):
-            batch = collate([windows["train"][i] for i in indices], tokenizer.pad_token_id)
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            running += loss.item()
-        dev_scores, _ = score("dev")
-        history.append({"epoch": epoch, "train_loss": running / len(batches), "dev_f1": dev_scores["f1"]})
-        logger.info("%s seed %d epoch %d: train loss %.4f, dev F1 %.4f", data.spec.name, seed, epoch,
-                    history[-1]["train_loss"], dev_scores["f1"])
-        if dev_scores["f1"] > best_f1:
-            best_f1, best_epoch = dev_scores["f1"], epoch
-            best_state = copy.deepcopy(model.state_dict())
-
-    model.load_state_dict(best_state)
+    history, best_epoch = train_keep_best(
+        model, lengths, lambda idx: collate([windows["train"][i] for i in idx], tokenizer.pad_token_id),
+        lambda: score("dev")[0][data.spec.headline], hp, seed, device, data.spec.name)
     dev_scores, dev_pred = score("dev")
     test_scores, test_pred = score("test")
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +116,8 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
         "task": data.spec.name, "model": model_path, "seed": seed, "best_epoch": best_epoch,
         "protocol": test_scores["protocol"], "labels": labels, "dev": dev_scores, "test": test_scores,
         "history": history, "settings": settings, "data": data.summary(), "notes": data.notes,
-        "unseen_types": data.unseen_types(), "versions": meta.versions(),
+        "unseen_types": data.unseen_types(), "versions": meta.versions(), "type": "ner",
+        "headline": data.spec.headline,
     }
     meta.write_json(out / "results.json", results)
     logger.info("%s seed %d test: P %.4f R %.4f F1 %.4f (best epoch %d)", data.spec.name, seed,

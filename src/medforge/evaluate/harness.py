@@ -15,9 +15,9 @@ from pathlib import Path
 
 from medforge import log, meta
 from medforge.evaluate.report import summarize, write_reports
-from medforge.evaluate.stats import paired_bootstrap, permutation_test
+from medforge.evaluate.stats import paired_bootstrap, paired_bootstrap_metric, permutation_test
 from medforge.tasks.conll import read_predictions
-from medforge.tasks.data import read_ner_task
+from medforge.tasks.data import read_task
 from medforge.tasks.spec import TaskSpec
 
 logger = log.get("evaluate")
@@ -31,7 +31,9 @@ def settings_of(model_path: str, task: TaskSpec, hp) -> dict:
 def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp, out: Path,
              keep_best_model: bool = False) -> dict:
     """Fine-tune and score every (task, model, seed); write the summary and comparison reports."""
-    from medforge.evaluate.finetune import finetune_ner  # torch and transformers: only when fine-tuning
+    # torch and transformers: imported only when fine-tuning
+    from medforge.evaluate.classify import finetune_classification
+    from medforge.evaluate.finetune import finetune_ner
 
     runs = []
     for task in tasks:
@@ -47,15 +49,16 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
                     runs.append({**json.loads(done.read_text(encoding="utf-8")), "model_name": name})
                     continue
                 if data is None:
-                    data = read_ner_task(task)
+                    data = read_task(task)
                     for note in data.notes:
                         logger.warning("%s: %s", task.name, note)
-                    for split, types in data.unseen_types().items():
+                    for split, types in (data.unseen_types().items() if task.type == "ner" else ()):
                         if types:
                             logger.warning("%s: %s has entity types absent from train (%s): the model cannot "
                                            "predict them, and they count as missed", task.name, split, ", ".join(types))
                 shutil.rmtree(folder, ignore_errors=True)
-                results, model, tokenizer = finetune_ner(path, data, hp, seed, folder, settings)
+                finetune = finetune_ner if task.type == "ner" else finetune_classification
+                results, model, tokenizer = finetune(path, data, hp, seed, folder, settings)
                 runs.append({**results, "model_name": name})
                 if keep_best_model:
                     _keep_if_best(best_file, results, model, tokenizer)
@@ -70,7 +73,8 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
 
 def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
     best = json.loads(best_file.read_text(encoding="utf-8")) if best_file.is_file() else None
-    if best is not None and best["dev_f1"] >= results["dev"]["f1"]:
+    score = results["dev"][results["headline"]]
+    if best is not None and best["dev_score"] >= score:
         return
     target = best_file.parent / "best-model"
     tmp = best_file.parent / ".best-model.tmp"
@@ -79,12 +83,12 @@ def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    meta.write_json(best_file, {"seed": results["seed"], "dev_f1": results["dev"]["f1"]})
+    meta.write_json(best_file, {"seed": results["seed"], "metric": results["headline"], "dev_score": score})
 
 
 def compare(summary: dict, runs: list[dict], models: list[str], out: Path) -> dict:
-    """Every model against the first: paired bootstrap over test sentences (all seeds' predictions,
-    matched by seed) and a permutation test over the per-seed test F1."""
+    """Every model against the first: paired bootstrap over test examples (all seeds' predictions,
+    matched by seed) and a permutation test over the per-seed headline scores."""
     if len(models) < 2:
         return {}
     comparisons = {}
@@ -96,17 +100,45 @@ def compare(summary: dict, runs: list[dict], models: list[str], out: Path) -> di
         for other in models[1:]:
             if other not in by_model:
                 continue
-            shared = sorted(set(by_model[base]["seeds"]) & set(by_model[other]["seeds"]))
+            entry = by_model[base]
+            shared = sorted(set(entry["seeds"]) & set(by_model[other]["seeds"]))
             gold, pred_a, pred_b = [], [], []
             for seed in shared:
-                g, a = read_predictions(out / task / base / f"seed-{seed}" / "test.conll")
-                _, b = read_predictions(out / task / other / f"seed-{seed}" / "test.conll")
+                g, a = _predictions(out / task / base / f"seed-{seed}", entry["type"])
+                _, b = _predictions(out / task / other / f"seed-{seed}", entry["type"])
                 gold += g
                 pred_a += a
                 pred_b += b
-            rows.append({"model": other, "baseline": base, "seeds": shared,
-                         "bootstrap": paired_bootstrap(gold, pred_a, pred_b),
-                         "permutation": permutation_test(by_model[base]["test"]["f1"]["values"],
-                                                         by_model[other]["test"]["f1"]["values"])})
+            if entry["type"] == "ner":
+                bootstrap = paired_bootstrap(gold, pred_a, pred_b)
+            else:
+                labels = sorted({x for g in gold for x in g} | {x for p in pred_a + pred_b for x in p})
+                bootstrap = paired_bootstrap_metric(_scorer(entry["type"], entry["headline"], gold, labels),
+                                                    pred_a, pred_b, len(gold))
+            headline = entry["headline"]
+            rows.append({"model": other, "baseline": base, "seeds": shared, "metric": headline,
+                         "bootstrap": bootstrap,
+                         "permutation": permutation_test(entry["test"][headline]["values"],
+                                                         by_model[other]["test"][headline]["values"])})
         comparisons[task] = rows
     return comparisons
+
+
+def _predictions(folder: Path, kind: str) -> tuple[list, list]:
+    if kind == "ner":
+        return read_predictions(folder / "test.conll")
+    rows = [json.loads(line) for line in (folder / "test.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [tuple(r["gold"]) for r in rows], [tuple(r["pred"]) for r in rows]
+
+
+def _scorer(kind: str, metric: str, gold: list, labels: list[str]):
+    from medforge.tasks.metrics import classification_scores, multilabel_scores
+
+    def score(pred: list, indices) -> float:
+        g = [gold[i] for i in indices]
+        p = [pred[i] for i in indices]
+        if kind == "multilabel":
+            return multilabel_scores(g, p, labels)[metric]
+        return classification_scores([x[0] for x in g], [x[0] for x in p], labels)[metric]
+
+    return score

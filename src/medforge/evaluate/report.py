@@ -9,26 +9,37 @@ from pathlib import Path
 from medforge.evaluate.stats import mean_std
 from medforge.tasks.metrics import PROTOCOL
 
-# (key in the summary, label); the starred ones are other papers' conventions, never the headline
-METRICS = (("f1", "F1"), ("precision", "P"), ("recall", "R"), ("lenient_f1", "F1 lenient*"),
-           ("token_weighted_f1_with_o", "token F1 with O*"))
-FOOTNOTE = (f"Headline: {PROTOCOL}, best epoch on validation F1, mean ± std over seeds. *Reported for "
-            "comparison with other literature: seqeval's default (lenient) mode, and token-level F1 "
-            "averaged with support weights, O included (DrBERT-style).")
+# (key, label) per task type, the default headline first; starred ones are other papers' conventions
+METRICS = {
+    "ner": (("f1", "F1"), ("precision", "P"), ("recall", "R"), ("lenient_f1", "F1 lenient*"),
+            ("token_weighted_f1_with_o", "token F1 with O*")),
+    "classification": (("macro_f1", "macro F1"), ("micro_f1", "micro F1"), ("accuracy", "accuracy")),
+    "multilabel": (("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "exact match")),
+}
+LABELS = {key: label for rows in METRICS.values() for key, label in rows}
+FOOTNOTE = (f"NER headline: {PROTOCOL}; classification: the task's headline metric (multi-label at a 0.5 "
+            "threshold); best epoch on validation, mean ± std over seeds. *Reported for comparison with other "
+            "literature: seqeval's default (lenient) mode, and token-level F1 averaged with support weights, O "
+            "included (DrBERT-style).")
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.2f}"
 
 
+def metric_keys(kind: str, headline: str) -> list[str]:
+    return [headline] + [k for k, _ in METRICS[kind] if k != headline]
+
+
 def run_metrics(split_scores: dict) -> dict:
-    return {"f1": split_scores["f1"], "precision": split_scores["precision"], "recall": split_scores["recall"],
-            "lenient_f1": split_scores["lenient"]["f1"],
-            "token_weighted_f1_with_o": split_scores["token_weighted_f1_with_o"]}
+    flat = {k: v for k, v in split_scores.items() if isinstance(v, (int, float))}
+    if "lenient" in split_scores:
+        flat["lenient_f1"] = split_scores["lenient"]["f1"]
+    return flat
 
 
 def summarize(runs: list[dict]) -> dict:
-    """{task: {model: {"test": {metric: mean_std}, "dev": {...}, "per_type": {...}, "seeds": [...]}}}"""
+    """{task: {model: {"test": {metric: mean_std}, "dev": {...}, "per_label_f1": {...}, "seeds": [...]}}}"""
     grouped: dict[str, dict[str, list[dict]]] = {}
     for r in runs:
         grouped.setdefault(r["task"], {}).setdefault(r["model_name"], []).append(r)
@@ -36,29 +47,34 @@ def summarize(runs: list[dict]) -> dict:
     for task, models in grouped.items():
         for model, rs in models.items():
             rs = sorted(rs, key=lambda r: r["seed"])
-            entry = {split: {key: mean_std([run_metrics(r[split])[key] for r in rs]) for key, _ in METRICS}
+            kind, headline = rs[0].get("type", "ner"), rs[0].get("headline", "f1")
+            keys = metric_keys(kind, headline)
+            entry = {split: {key: mean_std([run_metrics(r[split])[key] for r in rs]) for key in keys}
                      for split in ("dev", "test")}
-            types = sorted({t for r in rs for t in r["test"]["per_type"]})
-            entry["per_type_f1"] = {t: mean_std([r["test"]["per_type"].get(t, {"f1": 0.0})["f1"] for r in rs])
-                                    for t in types}
-            entry["seeds"] = [r["seed"] for r in rs]
-            entry["best_epochs"] = [r["best_epoch"] for r in rs]
-            entry["model"] = rs[0]["model"]
+            per = [r["test"].get("per_type") or r["test"].get("per_label") or {} for r in rs]
+            entry["per_label_f1"] = {t: mean_std([p.get(t, {"f1": 0.0})["f1"] for p in per])
+                                     for t in sorted({t for p in per for t in p})}
+            entry.update(type=kind, headline=headline, metrics=keys, seeds=[r["seed"] for r in rs],
+                         best_epochs=[r["best_epoch"] for r in rs], model=rs[0]["model"])
             out.setdefault(task, {})[model] = entry
     return out
+
+
+def _first(summary: dict, task: str) -> dict:
+    return next(iter(summary[task].values()))
 
 
 def _rows(summary: dict, models: list[str]) -> list[tuple[str, str, list[dict | None]]]:
     rows = []
     for task in summary:
-        for key, label in METRICS:
-            rows.append((task, label, [summary[task].get(m, {}).get("test", {}).get(key) for m in models]))
+        for key in _first(summary, task)["metrics"]:
+            rows.append((task, LABELS[key], [summary[task].get(m, {}).get("test", {}).get(key) for m in models]))
     if len(summary) > 1:
         averages = []
         for m in models:
-            means = [summary[t][m]["test"]["f1"]["mean"] for t in summary if m in summary[t]]
+            means = [summary[t][m]["test"][summary[t][m]["headline"]]["mean"] for t in summary if m in summary[t]]
             averages.append({"mean": sum(means) / len(means), "std": None} if len(means) == len(summary) else None)
-        rows.append(("average", "F1", averages))
+        rows.append(("average", "headline", averages))
     return rows
 
 
@@ -120,11 +136,14 @@ def plot(summary: dict, models: list[str], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(tasks) * max(1, len(models) / 2)), 3.5))
     for i, model in enumerate(models):
         xs = [t + i * width for t in range(len(tasks))]
-        means = [100 * summary[t][model]["test"]["f1"]["mean"] if model in summary[t] else 0 for t in tasks]
-        stds = [100 * summary[t][model]["test"]["f1"]["std"] if model in summary[t] else 0 for t in tasks]
+        cells = [summary[t][model]["test"][summary[t][model]["headline"]] if model in summary[t] else None
+                 for t in tasks]
+        means = [100 * c["mean"] if c else 0 for c in cells]
+        stds = [100 * c["std"] if c else 0 for c in cells]
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=model)
-    ax.set_xticks([t + width * (len(models) - 1) / 2 for t in range(len(tasks))], tasks)
-    ax.set_ylabel("test F1, strict (%)")
+    ax.set_xticks([t + width * (len(models) - 1) / 2 for t in range(len(tasks))],
+                  [f"{t}\n{LABELS[_first(summary, t)['headline']]}" for t in tasks])
+    ax.set_ylabel("test score, headline metric (%)")
     ax.set_title("mean ± std over seeds")
     ax.legend(fontsize="small")
     fig.tight_layout()
@@ -137,7 +156,7 @@ def write_reports(summary: dict, comparisons: dict, models: list[str], out: Path
     lines = ["# Evaluation", "", FOOTNOTE, "", markdown_table(summary, models), ""]
     for task, rows in comparisons.items():
         lines += [f"## {task}: against {rows[0]['baseline']}", "",
-                  "| model | ΔF1 (test) | bootstrap p (sentences) | 95% interval | permutation p (seeds) |",
+                  "| model | Δ headline (test) | bootstrap p (examples) | 95% interval | permutation p (seeds) |",
                   "|---|---|---|---|---|"]
         for row in rows:
             b, p = row["bootstrap"], row["permutation"]
@@ -145,11 +164,11 @@ def write_reports(summary: dict, comparisons: dict, models: list[str], out: Path
                          f"[{100 * b['ci95'][0]:+.2f}, {100 * b['ci95'][1]:+.2f}] | {p['p_value']:.4f} |")
         lines.append("")
     for task, by_model in summary.items():
-        lines += [f"## {task}: test F1 per entity type", "", "| type | " + " | ".join(models) + " |",
-                  "|---|" + "---|" * len(models)]
-        types = sorted({t for m in by_model.values() for t in m["per_type_f1"]})
+        lines += [f"## {task}: test F1 per {'entity type' if _first(summary, task)['type'] == 'ner' else 'label'}",
+                  "", "| type | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+        types = sorted({t for m in by_model.values() for t in m["per_label_f1"]})
         for t in types:
-            lines.append(f"| {t} | " + " | ".join(_cell(by_model[m]["per_type_f1"].get(t), False, ("", ""))
+            lines.append(f"| {t} | " + " | ".join(_cell(by_model[m]["per_label_f1"].get(t), False, ("", ""))
                                                   if m in by_model else "–" for m in models) + " |")
         lines.append("")
     (out / "comparison.md").write_text("\n".join(lines), encoding="utf-8")

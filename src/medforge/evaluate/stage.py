@@ -23,6 +23,10 @@ def run(cfg: EvaluateConfig, ctx) -> dict:
     meta.write_json(ctx.out / "results.json", document)
     best = ctx.out / tasks[0].name / MODEL_NAME / "best-model"
     shutil.copytree(best, ctx.out / "model", dirs_exist_ok=True)
-    return {task: {"test_f1": by_model[MODEL_NAME]["test"]["f1"]["mean"],
-                   "test_f1_std": by_model[MODEL_NAME]["test"]["f1"]["std"], "seeds": len(seeds)}
-            for task, by_model in document["tasks"].items()}
+    summary = {}
+    for task, by_model in document["tasks"].items():
+        entry = by_model[MODEL_NAME]
+        score = entry["test"][entry["headline"]]
+        summary[task] = {"metric": entry["headline"], "test": score["mean"], "test_std": score["std"],
+                         "seeds": len(seeds)}
+    return summary

@@ -54,6 +54,18 @@ def paired_bootstrap(gold: list[list[str]], pred_a: list[list[str]], pred_b: lis
     return {"delta": delta, "ci95": [float(low), float(high)], "p_value": p_value, "samples": samples}
 
 
+def paired_bootstrap_metric(score, pred_a: list, pred_b: list, n: int, samples: int = 1000, seed: int = 0) -> dict:
+    """The same test for any metric: ``score(pred, indices)`` computes it on a resample of the examples."""
+    everything = range(n)
+    delta = score(pred_b, everything) - score(pred_a, everything)
+    rng = np.random.default_rng(seed)
+    deltas = np.array([score(pred_b, idx) - score(pred_a, idx)
+                       for idx in rng.integers(0, n, size=(samples, n)).tolist()])
+    p_value = float(np.mean(np.abs(deltas - delta) >= abs(delta) - 1e-12)) if delta else 1.0
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return {"delta": float(delta), "ci95": [float(low), float(high)], "p_value": p_value, "samples": samples}
+
+
 def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 200_000, seed: int = 0) -> dict:
     """Two-sided test that two sets of per-seed scores share one distribution (difference of means)."""
     pooled = list(scores_a) + list(scores_b)

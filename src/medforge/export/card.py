@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from medforge.evaluate.report import FOOTNOTE, markdown_table, pct
+from medforge.evaluate.report import FOOTNOTE, LABELS, markdown_table, pct
 from medforge.models.presets import position_offset
 
 _FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
@@ -49,11 +49,14 @@ def build_card(name: str, description: str, language: list[str], license: str, m
     eval_results = None
     if results:
         # one line per task: the mean strict F1 over seeds (model-index has no field for the spread)
-        eval_results = [EvalResult(task_type="token-classification", dataset_type=task, dataset_name=task,
-                                   dataset_split="test", metric_type="f1",
-                                   metric_name=f"entity F1 (seqeval strict IOB2), mean of {len(entry['seeds'])} seeds",
-                                   metric_value=round(entry["test"]["f1"]["mean"], 4))
-                        for task, by_model in results["tasks"].items() for entry in by_model.values()]
+        eval_results = [EvalResult(task_type="token-classification" if e["type"] == "ner" else "text-classification",
+                                   dataset_type=task, dataset_name=task, dataset_split="test",
+                                   metric_type=e["headline"],
+                                   metric_name=(f"{LABELS[e['headline']]}"
+                                                f"{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}, "
+                                                f"mean of {len(e['seeds'])} seeds"),
+                                   metric_value=round(e["test"][e["headline"]]["mean"], 4))
+                        for task, by_model in results["tasks"].items() for e in by_model.values()]
     data = ModelCardData(language=language, license=license, library_name="transformers", pipeline_tag="fill-mask",
                          tags=["medforge", "biomedical", "clinical", "fill-mask"], model_name=name,
                          eval_results=eval_results)
@@ -64,9 +67,9 @@ def build_card(name: str, description: str, language: list[str], license: str, m
         for task, by_model in results["tasks"].items():
             for entry in by_model.values():
                 per_type.append(f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}"
-                                                        for k, v in entry["per_type_f1"].items()))
+                                                        for k, v in entry["per_label_f1"].items()))
         evaluation = (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
-                      f"{markdown_table(results['tasks'], models)}\n\nTest F1 per entity type (mean): " +
+                      f"{markdown_table(results['tasks'], models)}\n\nTest F1 per entity type or label (mean): " +
                       "; ".join(per_type))
     content = f"""---
 {data.to_yaml()}

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from medforge.corpus.split import split_score
 from medforge.errors import InputError
+from medforge.tasks.classification import ClsFile, read_examples
 from medforge.tasks.conll import NerFile, read_conll
 from medforge.tasks.spec import SPLITS, TaskSpec
 
@@ -36,6 +37,18 @@ class NerData:
         return out
 
 
+def hold_out(items: list, text_of, fraction: float, path) -> tuple[list, list]:
+    """(kept, held out) by a hash of each item's text: the same items for every model and seed, and
+    duplicates on the same side."""
+    held = [split_score(text_of(item), 0) < fraction for item in items]
+    dev = [item for item, h in zip(items, held) if h]
+    kept = [item for item, h in zip(items, held) if not h]
+    if not dev or not kept:
+        raise InputError(f"{path}: holding out {fraction:.0%} of {len(items)} items leaves an empty split; change "
+                         "the task's 'dev_fraction' or give a 'dev' file")
+    return kept, dev
+
+
 def read_ner_task(spec: TaskSpec) -> NerData:
     splits, notes = {}, []
     for split in SPLITS:
@@ -44,13 +57,7 @@ def read_ner_task(spec: TaskSpec) -> NerData:
             splits[split] = read_conll(path, spec.token_column, spec.tag_column, spec.scheme)
     if "dev" not in splits:
         train = splits["train"]
-        # by a hash of the sentence's text: the same sentences for every model and seed, duplicates together
-        held = [split_score(" ".join(s.tokens), 0) < spec.dev_fraction for s in train.sentences]
-        dev = [s for s, h in zip(train.sentences, held) if h]
-        kept = [s for s, h in zip(train.sentences, held) if not h]
-        if not dev or not kept:
-            raise InputError(f"{train.path}: holding out {spec.dev_fraction:.0%} of {len(train.sentences)} sentences "
-                             "leaves an empty split; change the task's 'dev_fraction' or give a 'dev' file")
+        kept, dev = hold_out(train.sentences, lambda s: " ".join(s.tokens), spec.dev_fraction, train.path)
         splits["dev"] = NerFile(train.path, dev)
         splits["train"] = NerFile(train.path, kept, train.repaired_tags, train.skipped_lines)
         notes.append(f"no dev file: {len(dev)} of {len(train.sentences)} train sentences held out as validation")
@@ -58,3 +65,56 @@ def read_ner_task(spec: TaskSpec) -> NerData:
         if f.repaired_tags:
             notes.append(f"{f.path}: {f.repaired_tags} invalid {spec.scheme.upper()} transitions repaired")
     return NerData(spec, {s: splits[s] for s in SPLITS}, notes)
+
+
+@dataclass
+class ClsData:
+    spec: TaskSpec
+    splits: dict[str, ClsFile]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        """The label set, frozen from train."""
+        return sorted(self.splits["train"].label_set)
+
+    def unseen_labels(self) -> dict[str, dict[str, int]]:
+        """Labels of dev/test absent from train, with their counts: the model cannot predict them."""
+        train = self.splits["train"].label_set
+        return {s: dict(sorted(Counter(label for e in self.splits[s].examples for label in e.labels
+                                       if label not in train).items())) for s in ("dev", "test")}
+
+    def summary(self) -> dict:
+        return {split: {"file": str(f.path), "examples": len(f.examples),
+                        "labels": dict(sorted(Counter(label for e in f.examples for label in e.labels).items())),
+                        "without_label": sum(not e.labels for e in f.examples), "dropped": f.dropped}
+                for split, f in self.splits.items()}
+
+
+def read_task(spec: TaskSpec) -> NerData | ClsData:
+    return read_ner_task(spec) if spec.type == "ner" else read_cls_task(spec)
+
+
+def read_cls_task(spec: TaskSpec) -> ClsData:
+    splits, notes = {}, []
+    for split in SPLITS:
+        path = spec.path(split)
+        if path is not None:
+            splits[split] = read_examples(path, spec.format, spec.text_column, spec.label_column,
+                                          spec.type == "multilabel", spec.label_separator)
+    if "dev" not in splits:
+        train = splits["train"]
+        kept, dev = hold_out(train.examples, lambda e: e.text, spec.dev_fraction, train.path)
+        splits["dev"] = ClsFile(train.path, dev)
+        splits["train"] = ClsFile(train.path, kept, train.dropped)
+        notes.append(f"no dev file: {len(dev)} of {len(train.examples)} train examples held out as validation")
+    for f in splits.values():
+        if f.dropped.get("empty_text"):
+            notes.append(f"{f.path}: {f.dropped['empty_text']} rows with an empty text dropped")
+    data = ClsData(spec, {s: splits[s] for s in SPLITS}, notes)
+    for split, unseen in data.unseen_labels().items():
+        if unseen:
+            what = "scored as errors" if spec.type == "classification" else "left out of the label matrix, so "                                                                                "they are not scored"
+            notes.append(f"{split}: labels absent from train ({', '.join(f'{k} x{v}' for k, v in unseen.items())}) "
+                         f"cannot be predicted: {what}")
+    return data

@@ -39,3 +39,31 @@ def ner_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
                     "f1": f1_score(gold, pred, zero_division=0)},
         "token_weighted_f1_with_o": float(token_f1(flat_gold, flat_pred, average="weighted", zero_division=0)),
     }
+
+
+def classification_scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
+    """Single-label: accuracy, macro and micro F1 over the train label set, and F1 per label."""
+    from sklearn.metrics import accuracy_score
+
+    per_label = token_f1(gold, pred, labels=labels, average=None, zero_division=0)
+    return {"accuracy": float(accuracy_score(gold, pred)),
+            "macro_f1": float(token_f1(gold, pred, labels=labels, average="macro", zero_division=0)),
+            "micro_f1": float(token_f1(gold, pred, labels=labels, average="micro", zero_division=0)),
+            "per_label": {label: {"f1": float(f)} for label, f in zip(labels, per_label)},
+            "protocol": "single-label classification; macro F1 over the labels seen in train"}
+
+
+def multilabel_scores(gold: list[tuple[str, ...]], pred: list[tuple[str, ...]], labels: list[str]) -> dict:
+    """Multi-label at a 0.5 threshold: micro and macro F1 over the train label set, exact-match accuracy."""
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    binarizer = MultiLabelBinarizer(classes=labels)
+    known = set(labels)
+    y_true = binarizer.fit_transform([[x for x in g if x in known] for g in gold])
+    y_pred = binarizer.transform(pred)
+    per_label = token_f1(y_true, y_pred, average=None, zero_division=0)
+    return {"micro_f1": float(token_f1(y_true, y_pred, average="micro", zero_division=0)),
+            "macro_f1": float(token_f1(y_true, y_pred, average="macro", zero_division=0)),
+            "accuracy": float((y_true == y_pred).all(axis=1).mean()),
+            "per_label": {label: {"f1": float(f)} for label, f in zip(labels, per_label)},
+            "protocol": "multi-label classification, sigmoid outputs at a 0.5 threshold"}

@@ -19,7 +19,11 @@ from medforge.config import opt
 from medforge.errors import ConfigError
 from medforge.tasks.schemes import SCHEMES
 
-TYPES = ("ner",)
+TYPES = ("ner", "classification", "multilabel")
+FORMATS = {"ner": ("conll",), "classification": ("tsv", "csv", "jsonl"), "multilabel": ("tsv", "csv", "jsonl")}
+# the headline metric (chooses the best epoch) and the others reported, per task type
+METRICS = {"ner": ("f1",), "classification": ("macro_f1", "micro_f1", "accuracy"),
+           "multilabel": ("micro_f1", "macro_f1")}
 SPLITS = ("train", "dev", "test")
 DATA_ROOT_ENV = "MEDFORGE_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
@@ -28,7 +32,8 @@ DEFAULT_DATA_ROOT = "../shared/data"
 @dataclass
 class TaskSpec:
     name: str = opt("sample-ner", "Task name, used in reports, tables and folder names.")
-    type: str = opt("ner", "Task type: ner (token classification, CoNLL-like files).")
+    type: str = opt("ner", "Task type: ner (token classification, CoNLL-like files), classification (one label "
+                           "per text) or multilabel (any number of labels per text).")
     language: str = opt("", "Language code(s) of the data, e.g. 'en' or 'fr'; reported with the results.")
     data_root: str = opt("", "Folder that relative train/dev/test paths are read from (default: the task "
                              "file's folder; the working directory for a task written inline).")
@@ -38,8 +43,14 @@ class TaskSpec:
     test: str = opt("asset:sample/ner/test.conll", "Test file, scored once with the model chosen on validation.")
     dev_fraction: float = opt(0.1, "Share of train sentences held out as validation when 'dev' is empty "
                                    "(chosen by a hash of the sentence, the same for every model and seed).")
-    format: str = opt("conll", "File format: conll (a token and a tag column, blank line between sentences, "
-                               "tab- or space-separated, -DOCSTART- lines skipped).")
+    format: str = opt("conll", "File format. ner: conll (a token and a tag column, blank line between sentences, "
+                               "tab- or space-separated, -DOCSTART- lines skipped). classification and "
+                               "multilabel: tsv or csv (with a header row) or jsonl.")
+    text_column: str = opt("text", "Classification: the column (or JSON field) holding the text.")
+    label_column: str = opt("label", "Classification: the column (or JSON field) holding the label(s).")
+    label_separator: str = opt("|", "Multi-label: separator between the labels of one cell.")
+    metric: str = opt("", "Headline metric, which also chooses the best epoch: ner f1 (strict); classification "
+                          "macro_f1 | micro_f1 | accuracy; multilabel micro_f1 | macro_f1. Empty: the first.")
     token_column: int = opt(0, "Column of the token (0-based; negative counts from the end).")
     tag_column: int = opt(-1, "Column of the tag (0-based; negative counts from the end).")
     scheme: str = opt("iob2", "Tag scheme of the files: iob1, iob2, iobes (BIOES) or bilou; read into IOB2, "
@@ -52,8 +63,12 @@ class TaskSpec:
             raise ConfigError(f"{source}: task type {self.type!r} is not supported; supported: {', '.join(TYPES)}")
         if self.scheme not in SCHEMES:
             raise ConfigError(f"{source}: 'scheme' {self.scheme!r} is not one of {', '.join(SCHEMES)}")
-        if self.format != "conll":
-            raise ConfigError(f"{source}: 'format' {self.format!r} is not supported for NER; use conll")
+        if self.format not in FORMATS[self.type]:
+            raise ConfigError(f"{source}: 'format' {self.format!r} does not suit a {self.type} task; use "
+                              f"{' or '.join(FORMATS[self.type])}")
+        if self.metric and self.metric not in METRICS[self.type]:
+            raise ConfigError(f"{source}: 'metric' {self.metric!r} is not one of {', '.join(METRICS[self.type])} "
+                              f"for a {self.type} task")
         if not self.train or not self.test:
             raise ConfigError(f"{source}: task {self.name!r} needs 'train' and 'test' files")
         if not self.dev and not 0 < self.dev_fraction < 1:
@@ -61,6 +76,10 @@ class TaskSpec:
                               "carve one from train")
         if self.max_length < 8:
             raise ConfigError(f"{source}: 'max_length' must be at least 8, got {self.max_length}")
+
+    @property
+    def headline(self) -> str:
+        return self.metric or METRICS[self.type][0]
 
     def path(self, split: str) -> Path | None:
         ref = getattr(self, split)

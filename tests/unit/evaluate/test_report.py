@@ -26,7 +26,7 @@ def test_summary_means_and_sample_std_per_task_and_model():
     assert a["f1"]["mean"] == pytest.approx(0.75) and a["f1"]["std"] == pytest.approx(0.0707107, abs=1e-6)
     assert a["precision"]["mean"] == pytest.approx(0.85) and a["lenient_f1"]["mean"] == pytest.approx(0.80)
     assert summary["t1"]["b"]["test"]["f1"]["std"] == 0.0 and summary["t1"]["b"]["seeds"] == [1, 2]
-    assert summary["t_2"]["a"]["per_type_f1"]["X"]["mean"] == pytest.approx(0.55)
+    assert summary["t_2"]["a"]["per_label_f1"]["X"]["mean"] == pytest.approx(0.55)
 
 
 def test_tables_bold_the_best_and_average_over_tasks(tmp_path):
@@ -34,7 +34,7 @@ def test_tables_bold_the_best_and_average_over_tasks(tmp_path):
     md = markdown_table(summary, ["a", "b"])
     assert "| t1 | F1 | 75.00 ± 7.07 | **90.00 ± 0.00** |" in md
     assert "| t_2 | F1 | **55.00 ± 7.07** | 40.00 ± 0.00 |" in md
-    assert "| average | F1 | **65.00** | **65.00** |" in md  # a tie: both bold
+    assert "| average | headline | **65.00** | **65.00** |" in md  # a tie: both bold
     tex = latex_table(summary, ["a", "b"])
     assert r"t\_2 & F1 & \textbf{55.00 $\pm$ 7.07} & 40.00 $\pm$ 0.00 \\" in tex
     write_csv(summary, ["a", "b"], tmp_path / "c.csv")

@@ -4,7 +4,7 @@ import pytest
 
 from tests_shared import shared_data
 from medforge.errors import ConfigError, InputError
-from medforge.tasks.data import read_ner_task
+from medforge.tasks.data import read_ner_task, read_task
 from medforge.tasks.spec import builtin_names, load_task
 
 # (name, entity types, sentences in train+dev+test)
@@ -12,8 +12,13 @@ BUILTIN = {"ncbi-disease": ({"Disease"}, 5424 + 923 + 940), "bc5cdr": ({"Chemica
            "e3c": ({"ety"}, 504 + 605), "quaero-emea": (10, 742 + 689 + 641), "medtxt-cr": (12, 1539 + 205 + 167)}
 
 
+# (name, labels, examples in train+dev+test)
+CLS_BUILTIN = {"hoc": (10, 12164 + 1803 + 3497), "chemprot": (13, 4169 + 2427 + 3469),
+               "morfitt": (12, 1514 + 1022 + 1088)}
+
+
 def test_every_builtin_parses_and_names_its_language():
-    assert set(builtin_names()) == set(BUILTIN)
+    assert set(builtin_names()) == set(BUILTIN) | set(CLS_BUILTIN)
     for name in builtin_names():
         spec = load_task(name, "/data")
         assert spec.name == name and spec.language and str(spec.path("train")).startswith("/data/")
@@ -27,6 +32,15 @@ def test_builtin_tasks_read_the_shared_data(name):
     train_types = data.splits["train"].types
     assert (train_types == types) if isinstance(types, set) else len(train_types) == types
     assert sum(len(f.sentences) for f in data.splits.values()) == sentences  # nothing dropped; e3c's dev carved
+
+
+@pytest.mark.parametrize("name", sorted(CLS_BUILTIN))
+def test_builtin_classification_tasks_read_the_shared_data(name):
+    root = shared_data("cls").parent
+    data = read_task(load_task(name, str(root)))
+    n_labels, examples = CLS_BUILTIN[name]
+    assert len(data.labels) == n_labels
+    assert sum(len(f.examples) for f in data.splits.values()) == examples  # nothing dropped
 
 
 def test_a_task_file_reads_relative_to_its_folder_and_carves_a_dev_split(tmp_path):
@@ -45,6 +59,8 @@ def test_a_task_file_reads_relative_to_its_folder_and_carves_a_dev_split(tmp_pat
     ("name: t\ntrain: a\ntest: b\ntype: relation\n", "task type 'relation' is not supported"),
     ("name: t\ntrain: a\ndev: ''\ndev_fraction: 0\ntest: b\n", "no 'dev' file: set 'dev_fraction'"),
     ("name: t\ntrain: a\ntest: b\nshceme: iob2\n", "scheme"),
+    ("name: t\ntype: classification\ntrain: a\ntest: b\n", "'format' 'conll' does not suit a classification task"),
+    ("name: t\ntype: multilabel\nformat: tsv\nmetric: accuracy\ntrain: a\ntest: b\n", "'metric' 'accuracy' is not"),
 ])
 def test_bad_task_files_name_the_problem(tmp_path, text, match):
     (tmp_path / "t.yaml").write_text(text)

@@ -1,0 +1,111 @@
+"""Fine-tune a sequence classifier (single-label softmax or multi-label sigmoid) with one seed.
+
+A linear head on the encoder, no layer frozen; the best epoch on the task's headline metric over
+validation is kept; test is scored once. Texts longer than the task's ``max_length`` are cut, and
+how many were cut is recorded in the results (never silently).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from transformers import AutoModelForSequenceClassification
+
+from medforge import log, meta
+from medforge.evaluate.finetune import train_keep_best
+from medforge.tasks.data import ClsData
+from medforge.tasks.metrics import classification_scores, multilabel_scores
+from medforge.tokenizer.load import load_word_tokenizer
+
+logger = log.get("evaluate")
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> dict:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: Path, settings: dict) -> tuple:
+    set_seed(seed)
+    multi = data.spec.type == "multilabel"
+    labels = data.labels
+    label2id = {label: i for i, label in enumerate(labels)}
+    tokenizer = load_word_tokenizer(model_path)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
+        problem_type="multi_label_classification" if multi else "single_label_classification").to(device)
+    examples = {split: f.examples for split, f in data.splits.items()}
+    full = {split: tokenizer([e.text for e in ex])["input_ids"] for split, ex in examples.items()}
+    truncated = {split: sum(len(ids) > data.spec.max_length for ids in rows) for split, rows in full.items()}
+    encoded = {split: [ids[:data.spec.max_length - 1] + ids[-1:] if len(ids) > data.spec.max_length else ids
+                       for ids in rows] for split, rows in full.items()}  # keep the closing special token
+
+    def targets(indices: list[int]) -> torch.Tensor:
+        rows = [examples["train"][i].labels for i in indices]
+        if multi:
+            y = torch.zeros((len(rows), len(labels)))
+            for r, row in enumerate(rows):
+                for label in row:
+                    if label in label2id:
+                        y[r, label2id[label]] = 1.0
+            return y
+        return torch.tensor([label2id[row[0]] for row in rows])
+
+    def make_batch(indices):
+        return {**_pad([encoded["train"][i] for i in indices], tokenizer.pad_token_id), "labels": targets(indices)}
+
+    @torch.no_grad()
+    def predict(split) -> list[tuple[str, ...]]:
+        model.eval()
+        rows = encoded[split]
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # little padding
+        out: list = [None] * len(rows)
+        for start in range(0, len(order), hp.batch_size):
+            chunk = order[start:start + hp.batch_size]
+            batch = {k: v.to(device) for k, v in _pad([rows[i] for i in chunk], tokenizer.pad_token_id).items()}
+            logits = model(**batch).logits.float().cpu()
+            for i, row in zip(chunk, logits):
+                out[i] = tuple(labels[j] for j in (row > 0).nonzero().flatten().tolist()) if multi else \
+                    (labels[int(row.argmax())],)
+        model.train()
+        return out
+
+    def score(split):
+        pred = predict(split)
+        gold = [e.labels for e in examples[split]]
+        if multi:
+            return multilabel_scores(gold, pred, labels), pred
+        return classification_scores([g[0] for g in gold], [p[0] for p in pred], labels), pred
+
+    history, best_epoch = train_keep_best(model, [len(r) for r in encoded["train"]], make_batch,
+                                          lambda: score("dev")[0][data.spec.headline], hp, seed, device,
+                                          data.spec.name)
+    dev_scores, dev_pred = score("dev")
+    test_scores, test_pred = score("test")
+    out.mkdir(parents=True, exist_ok=True)
+    for split, pred in (("dev", dev_pred), ("test", test_pred)):
+        with (out / f"{split}.jsonl").open("w", encoding="utf-8") as fh:
+            for e, p in zip(examples[split], pred):
+                fh.write(json.dumps({"line": e.line, "gold": list(e.labels), "pred": list(p)}, ensure_ascii=False)
+                         + "\n")
+    results = {
+        "task": data.spec.name, "type": data.spec.type, "headline": data.spec.headline, "model": model_path,
+        "seed": seed, "best_epoch": best_epoch, "protocol": test_scores["protocol"], "labels": labels,
+        "dev": dev_scores, "test": test_scores, "history": history, "settings": settings, "data": data.summary(),
+        "truncated": truncated, "notes": data.notes, "unseen_labels": data.unseen_labels(),
+        "versions": meta.versions(),
+    }
+    meta.write_json(out / "results.json", results)
+    logger.info("%s seed %d test: %s %.4f (best epoch %d; %d test texts cut at %d tokens)", data.spec.name, seed,
+                data.spec.headline, test_scores[data.spec.headline], best_epoch, truncated["test"],
+                data.spec.max_length)
+    return results, model, tokenizer

@@ -1,0 +1,94 @@
+"""Classification files: TSV or CSV with a header row, or JSONL; one example per row.
+
+Single-label tasks read one label per row; multi-label tasks split the label cell on the task's
+separator (an empty cell is an example with no label, as in HoC). Rows with an empty text are
+dropped and counted; a missing column is an error naming the columns the file has.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medforge.errors import InputError
+
+
+@dataclass
+class Example:
+    text: str
+    labels: tuple[str, ...]
+    line: int
+
+
+@dataclass
+class ClsFile:
+    path: Path
+    examples: list[Example]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label_set(self) -> set[str]:
+        return {label for e in self.examples for label in e.labels}
+
+
+def _rows(path: Path, fmt: str):
+    """(line number, mapping) per row."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not valid UTF-8; re-encode the file as UTF-8") from None
+    if fmt == "jsonl":
+        for lineno, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({err.msg}); one JSON object per line") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object, found {type(row).__name__}")
+            yield lineno, row
+        return
+    csv.field_size_limit(sys.maxsize)  # abstracts can be long
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ",")
+    width = len(reader.fieldnames or [])
+    for row in reader:
+        if None in row or any(v is None for v in row.values()):
+            raise InputError(f"{path}:{reader.line_num}: the number of cells differs from the header's {width}; "
+                             "fix the row (a stray separator or quote?)")
+        yield reader.line_num, row
+
+
+def read_examples(path: Path, fmt: str, text_column: str, label_column: str, multilabel: bool,
+                  separator: str) -> ClsFile:
+    if not path.is_file():
+        raise InputError(f"{path}: classification file not found; check the task's train/dev/test paths")
+    examples, dropped = [], {"empty_text": 0}
+    for lineno, row in _rows(path, fmt):
+        for column in (text_column, label_column):
+            if column not in row:
+                raise InputError(f"{path}:{lineno}: no column {column!r}; the file has: {', '.join(map(str, row))}. "
+                                 "Set the task's 'text_column' / 'label_column'")
+        text = str(row[text_column] or "").strip()
+        cell = row[label_column]
+        if isinstance(cell, list):
+            labels = tuple(str(c).strip() for c in cell if str(c).strip())
+        else:
+            cell = "" if cell is None else str(cell).strip()
+            labels = tuple(p.strip() for p in cell.split(separator) if p.strip()) if multilabel else \
+                ((cell,) if cell else ())
+        if not text:
+            dropped["empty_text"] += 1
+            continue
+        if not multilabel and len(labels) != 1:
+            raise InputError(f"{path}:{lineno}: expected one label in column {label_column!r}, found "
+                             f"{len(labels)}; for several labels per example use type: multilabel")
+        examples.append(Example(text, labels, lineno))
+    if not examples:
+        raise InputError(f"{path}: no example found; the file is empty or every text is empty")
+    return ClsFile(path, examples, dropped)

@@ -126,3 +126,26 @@ def test_classification_and_multilabel_tasks_run_compare_and_tabulate(models, tm
     assert rows["metric"] == "macro_f1" and 0 <= rows["bootstrap"]["p_value"] <= 1
     md = (out / "comparison.md").read_text()
     assert "| types | micro F1 |" in md and "| first-type | macro F1 |" in md and "| average | headline |" in md
+
+
+def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resumes(models, tmp_path, caplog):
+    from medforge.paths import assets_dir
+
+    task = tmp_path / "sample.yaml"
+    task.write_text(TASK.format(root=assets_dir() / "sample" / "ner"))
+    out = tmp_path / "eval"
+    args = ["evaluate", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
+            "--set", "epochs=2", "learning_rate=2e-3", "search_trials=3"]
+    assert run_cli(*args) == 0
+    record = json.loads((out / "sample" / "model" / "search" / "search.json").read_text())
+    assert len(record["trials"]) == 3 and record["metric"] == "f1"
+    assert record["best"]["dev"] == max(t["dev"] for t in record["trials"])
+    params = record["best"]["params"]
+    assert 2e-4 <= params["learning_rate"] <= 2e-2 and 1 <= params["epochs"] <= 4
+    run = json.loads((out / "sample" / "model" / "seed-42" / "results.json").read_text())
+    assert run["settings"]["hp"] == {**params, "weight_decay": 0.01}  # the seed ran at the best trial
+
+    caplog.clear()
+    assert run_cli(*args[:-1], "search_trials=4") == 0  # one more trial; the three are kept
+    assert "3 search trials done before, kept" in caplog.text
+    assert len(json.loads((out / "sample" / "model" / "search" / "search.json").read_text())["trials"]) == 4

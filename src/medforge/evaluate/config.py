@@ -21,12 +21,16 @@ class EvaluateConfig:
     learning_rate: float = opt(1e-4, "Peak learning rate.")
     warmup_ratio: float = opt(0.1, "Share of steps with linear warmup, then linear decay.")
     weight_decay: float = opt(0.01, "AdamW weight decay.")
+    search_trials: int = opt(0, "Optuna trials on validation before the seeds (0: no search); the seeds then "
+                                "run at the best trial's learning rate, warmup, batch size and epochs.")
     resume: bool = opt(True, "Keep the finished runs (task x seed) of an interrupted attempt with the same "
                              "config, and run only the missing ones.")
 
     operational = ("resume",)  # not part of the stage's identity
 
     def validate(self, source: str) -> None:
+        if self.search_trials < 0:
+            raise ConfigError(f"{source}: 'evaluate.search_trials' must be 0 or more, got {self.search_trials}")
         for key in ("seeds", "epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{source}: 'evaluate.{key}' must be at least 1, got {getattr(self, key)}")

@@ -3,7 +3,8 @@
 Layout under ``out``: ``<task>/<model>/seed-<s>/`` holds one run's ``results.json`` and its
 predictions (CoNLL and JSONL). A run whose ``results.json`` exists with the same settings is not
 redone, so an interrupted evaluation picks up where it stopped. ``<task>/<model>/best-model/`` keeps
-the model of the seed with the best validation F1 when asked.
+the model of the seed with the best validation score when asked; ``<task>/<model>/search/`` holds
+the hyperparameter search, when one is asked for (``search_trials``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from medforge import log, meta
 from medforge.evaluate.report import summarize, write_reports
+from medforge.evaluate.search import search
 from medforge.evaluate.stats import paired_bootstrap, paired_bootstrap_metric, permutation_test
 from medforge.tasks.conll import read_predictions
 from medforge.tasks.data import read_task
@@ -40,25 +42,27 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
         data = None
         for name, path in models.items():
             best_file = out / task.name / name / "best.json"
+            finetune = finetune_ner if task.type == "ner" else finetune_classification
+            chosen = hp
+            if hp.search_trials:
+                if data is None:
+                    data = _read(task)
+                chosen, record = search(finetune, path, data, hp, seeds[0], out / task.name / name / "search",
+                                        settings_of(path, task, hp))
+                logger.info("%s / %s: best of %d trials: %s (dev %s %.4f)", task.name, name, len(record["trials"]),
+                            record["best"]["params"], record["metric"], record["best"]["dev"])
             for seed in seeds:
                 folder = out / task.name / name / f"seed-{seed}"
-                settings = settings_of(path, task, hp)
+                settings = settings_of(path, task, chosen)
                 done = folder / "results.json"
                 if done.is_file() and json.loads(done.read_text(encoding="utf-8")).get("settings") == settings:
                     logger.info("%s / %s / seed %d: done before, kept", task.name, name, seed)
                     runs.append({**json.loads(done.read_text(encoding="utf-8")), "model_name": name})
                     continue
                 if data is None:
-                    data = read_task(task)
-                    for note in data.notes:
-                        logger.warning("%s: %s", task.name, note)
-                    for split, types in (data.unseen_types().items() if task.type == "ner" else ()):
-                        if types:
-                            logger.warning("%s: %s has entity types absent from train (%s): the model cannot "
-                                           "predict them, and they count as missed", task.name, split, ", ".join(types))
+                    data = _read(task)
                 shutil.rmtree(folder, ignore_errors=True)
-                finetune = finetune_ner if task.type == "ner" else finetune_classification
-                results, model, tokenizer = finetune(path, data, hp, seed, folder, settings)
+                results, model, tokenizer = finetune(path, data, chosen, seed, folder, settings)
                 runs.append({**results, "model_name": name})
                 if keep_best_model:
                     _keep_if_best(best_file, results, model, tokenizer)
@@ -69,6 +73,17 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
     meta.write_json(out / "summary.json", document)
     write_reports(summary, comparisons, list(models), out)
     return document
+
+
+def _read(task: TaskSpec):
+    data = read_task(task)
+    for note in data.notes:
+        logger.warning("%s: %s", task.name, note)
+    for split, types in (data.unseen_types().items() if task.type == "ner" else ()):
+        if types:
+            logger.warning("%s: %s has entity types absent from train (%s): the model cannot predict them, and "
+                           "they count as missed", task.name, split, ", ".join(types))
+    return data
 
 
 def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from medforge.corpus.split import split_score
 from medforge.errors import InputError
+from medforge.tasks.brat import read_brat
 from medforge.tasks.classification import ClsFile, read_examples
 from medforge.tasks.conll import NerFile, read_conll
 from medforge.tasks.spec import SPLITS, TaskSpec
@@ -54,7 +55,8 @@ def read_ner_task(spec: TaskSpec) -> NerData:
     for split in SPLITS:
         path = spec.path(split)
         if path is not None:
-            splits[split] = read_conll(path, spec.token_column, spec.tag_column, spec.scheme)
+            splits[split] = read_brat(path, spec.nested, spec.discontinuous, spec.layer) if spec.format == "brat" \
+                else read_conll(path, spec.token_column, spec.tag_column, spec.scheme)
     if "dev" not in splits:
         train = splits["train"]
         kept, dev = hold_out(train.sentences, lambda s: " ".join(s.tokens), spec.dev_fraction, train.path)
@@ -64,6 +66,8 @@ def read_ner_task(spec: TaskSpec) -> NerData:
     for split, f in splits.items():
         if f.repaired_tags:
             notes.append(f"{f.path}: {f.repaired_tags} invalid {spec.scheme.upper()} transitions repaired")
+        if spec.format == "brat":  # every conversion change, counted (a carved dev split has none of its own)
+            notes += [f"{f.path}: {what}: {n}" for what, n in f.skipped_lines.items()]
     return NerData(spec, {s: splits[s] for s in SPLITS}, notes)
 
 

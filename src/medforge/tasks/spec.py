@@ -20,7 +20,7 @@ from medforge.errors import ConfigError
 from medforge.tasks.schemes import SCHEMES
 
 TYPES = ("ner", "classification", "multilabel")
-FORMATS = {"ner": ("conll",), "classification": ("tsv", "csv", "jsonl"), "multilabel": ("tsv", "csv", "jsonl")}
+FORMATS = {"ner": ("conll", "brat"), "classification": ("tsv", "csv", "jsonl"), "multilabel": ("tsv", "csv", "jsonl")}
 # the headline metric (chooses the best epoch) and the others reported, per task type
 METRICS = {"ner": ("f1",), "classification": ("macro_f1", "micro_f1", "accuracy"),
            "multilabel": ("micro_f1", "macro_f1")}
@@ -44,8 +44,13 @@ class TaskSpec:
     dev_fraction: float = opt(0.1, "Share of train sentences held out as validation when 'dev' is empty "
                                    "(chosen by a hash of the sentence, the same for every model and seed).")
     format: str = opt("conll", "File format. ner: conll (a token and a tag column, blank line between sentences, "
-                               "tab- or space-separated, -DOCSTART- lines skipped). classification and "
+                               "tab- or space-separated, -DOCSTART- lines skipped) or brat (each split a folder "
+                               "of .txt and .ann files). classification and "
                                "multilabel: tsv or csv (with a header row) or jsonl.")
+    nested: str = opt("outermost", "brat: nested entities kept: outermost, innermost or layered (one level, "
+                                   "see 'layer').")
+    layer: int = opt(0, "brat, nested: layered: the nesting level kept (0 is the outermost).")
+    discontinuous: str = opt("span", "brat: discontinuous entities: span (first start to last end) or drop.")
     text_column: str = opt("text", "Classification: the column (or JSON field) holding the text.")
     label_column: str = opt("label", "Classification: the column (or JSON field) holding the label(s).")
     label_separator: str = opt("|", "Multi-label: separator between the labels of one cell.")
@@ -66,6 +71,11 @@ class TaskSpec:
         if self.format not in FORMATS[self.type]:
             raise ConfigError(f"{source}: 'format' {self.format!r} does not suit a {self.type} task; use "
                               f"{' or '.join(FORMATS[self.type])}")
+        from medforge.tasks.brat import DISCONTINUOUS, NESTED
+
+        if self.nested not in NESTED or self.discontinuous not in DISCONTINUOUS or self.layer < 0:
+            raise ConfigError(f"{source}: 'nested' must be one of {', '.join(NESTED)}, 'discontinuous' one of "
+                              f"{', '.join(DISCONTINUOUS)} and 'layer' 0 or more")
         if self.metric and self.metric not in METRICS[self.type]:
             raise ConfigError(f"{source}: 'metric' {self.metric!r} is not one of {', '.join(METRICS[self.type])} "
                               f"for a {self.type} task")

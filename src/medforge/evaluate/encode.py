@@ -1,8 +1,10 @@
 """Sentences of words -> model inputs, with labels on each word's first subword.
 
-A sentence longer than ``max_length`` subwords is cut into consecutive windows of whole
-words, so that every word gets exactly one prediction and nothing is truncated (HF's
-``run_ner`` silently drops the words past the limit).
+A sentence longer than ``max_length`` subwords is cut into windows of whole words, so that
+every word gets exactly one prediction and nothing is truncated (HF's ``run_ner`` silently
+drops the words past the limit). Windows overlap: each owns a run of words (labelled and
+predicted there only) and also holds up to ``context`` subword tokens of the words on each side,
+so that no word sits at a cut without context.
 """
 
 from __future__ import annotations
@@ -22,29 +24,41 @@ class Window:
 
 
 def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]] | None,
-                     label2id: dict[str, int], max_length: int) -> list[Window]:
+                     label2id: dict[str, int], max_length: int, context: int = 16) -> list[Window]:
     budget = max_length - tokenizer.num_special_tokens_to_add()
+    context = max(0, min(context, budget // 4))
     counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
     windows: list[Window] = []
     for s_index, words in enumerate(sentences):
         sizes = [0] * len(words)
         for word in counted.word_ids(s_index):
             sizes[word] += 1
+        # a sentence that fits needs no context; a longer one keeps room for it on both sides
+        own = budget if sum(sizes) <= budget else budget - 2 * context
         start = 0
         while start < len(words):
             end, used = start, 0
-            while end < len(words) and (used + sizes[end] <= budget or end == start):
+            while end < len(words) and (used + sizes[end] <= own or end == start):
                 used += sizes[end]
                 end += 1
+            left, spare = start, context
+            while left > 0 and sizes[left - 1] <= spare:
+                left -= 1
+                spare -= sizes[left]
+            right, spare = end, context
+            while right < len(words) and sizes[right] <= spare:
+                spare -= sizes[right]
+                right += 1
             # truncation only bites when a single word is longer than the budget; its first piece stays
-            enc = tokenizer(words[start:end], is_split_into_words=True, truncation=True, max_length=max_length)
+            enc = tokenizer(words[left:right], is_split_into_words=True, truncation=True, max_length=max_length)
             labels, positions, previous = [], [], None
             for position, word in enumerate(enc.word_ids()):
-                if word is None or word == previous:
-                    labels.append(IGNORE)
+                index = None if word is None else left + word
+                if index is None or word == previous or not start <= index < end:
+                    labels.append(IGNORE)  # special token, later subword, or context word
                 else:
                     positions.append(position)
-                    tag = tags[s_index][start + word] if tags is not None else None
+                    tag = tags[s_index][index] if tags is not None else None
                     labels.append(label2id.get(tag, label2id["O"]) if tag is not None else IGNORE)
                 previous = word if word is not None else previous
             if len(positions) != end - start:

@@ -62,6 +62,8 @@ class TaskSpec:
                               "invalid transitions repaired and counted.")
     max_length: int = opt(128, "Longest input in subword tokens; a longer sentence is split into windows of "
                                "whole words, never truncated.")
+    window_context: int = opt(16, "NER: subword tokens of neighbouring words each window of a long sentence "
+                                  "also sees on each side (predicted in their own window only).")
 
     def validate(self, source: str) -> None:
         if self.type not in TYPES:
@@ -84,6 +86,8 @@ class TaskSpec:
         if not self.dev and not 0 < self.dev_fraction < 1:
             raise ConfigError(f"{source}: task {self.name!r} has no 'dev' file: set 'dev_fraction' in (0, 1) to "
                               "carve one from train")
+        if self.window_context < 0:
+            raise ConfigError(f"{source}: 'window_context' must be 0 or more, got {self.window_context}")
         if self.max_length < 8:
             raise ConfigError(f"{source}: 'max_length' must be at least 8, got {self.max_length}")
 

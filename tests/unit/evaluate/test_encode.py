@@ -32,6 +32,29 @@ def test_every_word_gets_exactly_one_labelled_position(tiny_tokenizer_dir):
     assert len(windows) > len(sentences)  # long sentences were windowed, not truncated
 
 
+def test_long_sentences_get_context_words_on_both_sides_of_each_cut(tiny_tokenizer_dir):
+    tok = words_of(tiny_tokenizer_dir)
+    words = [f"w{i}" for i in range(60)]
+    label2id = {"O": 0}
+    windows = encode_sentences(tok, [words], [["O"] * 60], label2id, max_length=32, context=6)
+    assert len(windows) >= 3
+    assert [w.first_word for w in windows] == sorted(w.first_word for w in windows)
+    def tokens(chunk):
+        return len(tok(chunk, is_split_into_words=True, add_special_tokens=False)["input_ids"])
+
+    for k, w in enumerate(windows):
+        own = tokens(words[w.first_word:w.first_word + len(w.word_positions)])
+        left = w.word_positions[0] - 1  # after the opening special token
+        right = len(w.input_ids) - 2 - left - own
+        assert len(w.input_ids) <= 32 and 0 <= left <= 6 and 0 <= right <= 6
+        assert (left > 0) == (k > 0) and (right > 0) == (k < len(windows) - 1)  # context at every cut
+    assert sum(len(w.word_positions) for w in windows) == 60
+    plain = encode_sentences(tok, [words], [["O"] * 60], label2id, max_length=32, context=0)
+    assert len(plain) < len(windows)  # context costs windows
+    short = encode_sentences(tok, [words[:5]], [["O"] * 5], label2id, max_length=32, context=6)
+    assert len(short) == 1 and len(short[0].input_ids) == tokens(words[:5]) + 2  # fits: no context needed
+
+
 def test_a_word_longer_than_the_window_still_gets_its_prediction(tiny_tokenizer_dir):
     tok = words_of(tiny_tokenizer_dir)
     windows = encode_sentences(tok, [["a", "x" * 200, "b"]], [["O", "B-X", "O"]], {"O": 0, "B-X": 1}, 10)

@@ -135,7 +135,7 @@ def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resum
     task.write_text(TASK.format(root=assets_dir() / "sample" / "ner"))
     out = tmp_path / "eval"
     args = ["evaluate", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
-            "--set", "epochs=2", "learning_rate=2e-3", "search_trials=3"]
+            "--set", "epochs=2", "learning_rate=2e-3", "label_all_subwords=true", "search_trials=3"]
     assert run_cli(*args) == 0
     record = json.loads((out / "sample" / "model" / "search" / "search.json").read_text())
     assert len(record["trials"]) == 3 and record["metric"] == "f1"
@@ -143,7 +143,8 @@ def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resum
     params = record["best"]["params"]
     assert 2e-4 <= params["learning_rate"] <= 2e-2 and 1 <= params["epochs"] <= 4
     run = json.loads((out / "sample" / "model" / "seed-42" / "results.json").read_text())
-    assert run["settings"]["hp"] == {**params, "weight_decay": 0.01}  # the seed ran at the best trial
+    # the seed ran at the best trial
+    assert run["settings"]["hp"] == {**params, "weight_decay": 0.01, "label_all_subwords": True}
 
     caplog.clear()
     assert run_cli(*args[:-1], "search_trials=4") == 0  # one more trial; the three are kept

@@ -21,6 +21,8 @@ class EvaluateConfig:
     learning_rate: float = opt(1e-4, "Peak learning rate.")
     warmup_ratio: float = opt(0.1, "Share of steps with linear warmup, then linear decay.")
     weight_decay: float = opt(0.01, "AdamW weight decay.")
+    label_all_subwords: bool = opt(False, "NER: train on every subword of a word (B- continuing as I-), not only "
+                                          "the first; predictions still come from the first subword.")
     search_trials: int = opt(0, "Optuna trials on validation before the seeds (0: no search); the seeds then "
                                 "run at the best trial's learning rate, warmup, batch size and epochs.")
     resume: bool = opt(True, "Keep the finished runs (task x seed) of an interrupted attempt with the same "

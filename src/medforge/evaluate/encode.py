@@ -24,7 +24,10 @@ class Window:
 
 
 def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]] | None,
-                     label2id: dict[str, int], max_length: int, context: int = 16) -> list[Window]:
+                     label2id: dict[str, int], max_length: int, context: int = 16,
+                     all_subwords: bool = False) -> list[Window]:
+    """Windows of whole words; labels on each word's first subword (and, with ``all_subwords``, its
+    later pieces too, a ``B-`` tag continuing as ``I-``), predictions from the first subword."""
     budget = max_length - tokenizer.num_special_tokens_to_add()
     context = max(0, min(context, budget // 4))
     counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
@@ -54,8 +57,12 @@ def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]
             labels, positions, previous = [], [], None
             for position, word in enumerate(enc.word_ids()):
                 index = None if word is None else left + word
-                if index is None or word == previous or not start <= index < end:
-                    labels.append(IGNORE)  # special token, later subword, or context word
+                if index is None or not start <= index < end:
+                    labels.append(IGNORE)  # special token or context word
+                elif word == previous:  # a later piece of the word
+                    tag = tags[s_index][index] if tags is not None and all_subwords else None
+                    labels.append(IGNORE if tag is None else label2id.get("I-" + tag[2:] if tag[:2] == "B-" else tag,
+                                                                          label2id["O"]))
                 else:
                     positions.append(position)
                     tag = tags[s_index][index] if tags is not None else None

@@ -93,7 +93,8 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
         model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id).to(device)
     sents = {split: f.sentences for split, f in data.splits.items()}
     windows = {split: encode_sentences(tokenizer, [s.tokens for s in ss], [s.tags for s in ss], label2id,
-                                       data.spec.max_length, data.spec.window_context) for split, ss in sents.items()}
+                                       data.spec.max_length, data.spec.window_context,
+                                       hp.label_all_subwords) for split, ss in sents.items()}
     lengths = [len(w.input_ids) for w in windows["train"]]
 
     def score(split):

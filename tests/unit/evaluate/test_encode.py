@@ -55,6 +55,19 @@ def test_long_sentences_get_context_words_on_both_sides_of_each_cut(tiny_tokeniz
     assert len(short) == 1 and len(short[0].input_ids) == tokens(words[:5]) + 2  # fits: no context needed
 
 
+def test_all_subwords_labels_later_pieces_as_continuations(tiny_tokenizer_dir):
+    tok = words_of(tiny_tokenizer_dir)
+    words, tags = ["pneumopathie", "insuffisance", "a"], ["B-X", "I-X", "O"]
+    label2id = {"O": 0, "B-X": 1, "I-X": 2}
+    first = encode_sentences(tok, [words], [tags], label2id, 32)[0]
+    every = encode_sentences(tok, [words], [tags], label2id, 32, all_subwords=True)[0]
+    assert every.input_ids == first.input_ids and every.word_positions == first.word_positions
+    pieces = [label for label in every.labels if label != IGNORE]
+    n_first = len(tok(["pneumopathie"], is_split_into_words=True, add_special_tokens=False)["input_ids"])
+    assert n_first > 1 and pieces[:n_first] == [1] + [2] * (n_first - 1)
+    assert len(pieces) == len(every.input_ids) - 2 and pieces[-1] == 0
+
+
 def test_a_word_longer_than_the_window_still_gets_its_prediction(tiny_tokenizer_dir):
     tok = words_of(tiny_tokenizer_dir)
     windows = encode_sentences(tok, [["a", "x" * 200, "b"]], [["O", "B-X", "O"]], {"O": 0, "B-X": 1}, 10)

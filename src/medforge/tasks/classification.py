@@ -68,8 +68,14 @@ def read_examples(path: Path, fmt: str, text_column: str, label_column: str, mul
                   separator: str) -> ClsFile:
     if not path.is_file():
         raise InputError(f"{path}: classification file not found; check the task's train/dev/test paths")
+    return examples_from_rows(path, _rows(path, fmt), text_column, label_column, multilabel, separator)
+
+
+def examples_from_rows(path, rows, text_column: str, label_column: str, multilabel: bool,
+                       separator: str) -> ClsFile:
+    """``rows``: (line or row number, mapping) pairs, from a file or a hub data set."""
     examples, dropped = [], {"empty_text": 0}
-    for lineno, row in _rows(path, fmt):
+    for lineno, row in rows:
         for column in (text_column, label_column):
             if column not in row:
                 raise InputError(f"{path}:{lineno}: no column {column!r}; the file has: {', '.join(map(str, row))}. "

@@ -10,6 +10,7 @@ from medforge.errors import InputError
 from medforge.tasks.brat import read_brat
 from medforge.tasks.classification import ClsFile, read_examples
 from medforge.tasks.conll import NerFile, read_conll
+from medforge.tasks.hub import read_hub_examples, read_hub_ner
 from medforge.tasks.spec import SPLITS, TaskSpec
 
 
@@ -56,6 +57,7 @@ def read_ner_task(spec: TaskSpec) -> NerData:
         path = spec.path(split)
         if path is not None:
             splits[split] = read_brat(path, spec.nested, spec.discontinuous, spec.layer) if spec.format == "brat" \
+                else read_hub_ner(spec, split) if spec.format == "hub" \
                 else read_conll(path, spec.token_column, spec.tag_column, spec.scheme)
     if "dev" not in splits:
         train = splits["train"]
@@ -104,8 +106,9 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
     for split in SPLITS:
         path = spec.path(split)
         if path is not None:
-            splits[split] = read_examples(path, spec.format, spec.text_column, spec.label_column,
-                                          spec.type == "multilabel", spec.label_separator)
+            splits[split] = read_hub_examples(spec, split) if spec.format == "hub" else \
+                read_examples(path, spec.format, spec.text_column, spec.label_column, spec.type == "multilabel",
+                              spec.label_separator)
     if "dev" not in splits:
         train = splits["train"]
         kept, dev = hold_out(train.examples, lambda e: e.text, spec.dev_fraction, train.path)

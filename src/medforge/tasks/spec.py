@@ -20,7 +20,8 @@ from medforge.errors import ConfigError
 from medforge.tasks.schemes import SCHEMES
 
 TYPES = ("ner", "classification", "multilabel")
-FORMATS = {"ner": ("conll", "brat"), "classification": ("tsv", "csv", "jsonl"), "multilabel": ("tsv", "csv", "jsonl")}
+FORMATS = {"ner": ("conll", "brat", "hub"), "classification": ("tsv", "csv", "jsonl", "hub"),
+           "multilabel": ("tsv", "csv", "jsonl", "hub")}
 # the headline metric (chooses the best epoch) and the others reported, per task type
 METRICS = {"ner": ("f1",), "classification": ("macro_f1", "micro_f1", "accuracy"),
            "multilabel": ("micro_f1", "macro_f1")}
@@ -47,6 +48,12 @@ class TaskSpec:
                                "tab- or space-separated, -DOCSTART- lines skipped) or brat (each split a folder "
                                "of .txt and .ann files). classification and "
                                "multilabel: tsv or csv (with a header row) or jsonl.")
+    hub_dataset: str = opt("", "format hub: a Hugging Face data set id (needs a network) or a local folder "
+                                "datasets can load; train/dev/test then name its splits.")
+    hub_config: str = opt("", "format hub: the data set's configuration name, if it has several.")
+    tokens_field: str = opt("tokens", "format hub, NER: the field holding each sentence's tokens.")
+    tags_field: str = opt("ner_tags", "format hub, NER: the field holding the tags (names, or class ids with "
+                                      "names in the features).")
     nested: str = opt("outermost", "brat: nested entities kept: outermost, innermost or layered (one level, "
                                    "see 'layer').")
     layer: int = opt(0, "brat, nested: layered: the nesting level kept (0 is the outermost).")
@@ -81,6 +88,9 @@ class TaskSpec:
         if self.metric and self.metric not in METRICS[self.type]:
             raise ConfigError(f"{source}: 'metric' {self.metric!r} is not one of {', '.join(METRICS[self.type])} "
                               f"for a {self.type} task")
+        if (self.format == "hub") != bool(self.hub_dataset):
+            raise ConfigError(f"{source}: 'hub_dataset' and format: hub go together (the splits are then named by "
+                              "train/dev/test)")
         if not self.train or not self.test:
             raise ConfigError(f"{source}: task {self.name!r} needs 'train' and 'test' files")
         if not self.dev and not 0 < self.dev_fraction < 1:
@@ -95,6 +105,11 @@ class TaskSpec:
     def headline(self) -> str:
         return self.metric or METRICS[self.type][0]
 
+    def hub_source(self) -> str:
+        """A local folder resolved like the other paths; anything else is taken as a hub id."""
+        local = Path(self.data_root or ".").expanduser() / self.hub_dataset
+        return str(local) if local.exists() else self.hub_dataset
+
     def path(self, split: str) -> Path | None:
         ref = getattr(self, split)
         if not ref:
@@ -104,6 +119,8 @@ class TaskSpec:
         return Path(self.data_root).expanduser() / ref
 
     def input_paths(self) -> list[str]:
+        if self.format == "hub":
+            return [str(self.hub_source())]
         return [str(p) for p in (self.path(s) for s in SPLITS) if p is not None]
 
 

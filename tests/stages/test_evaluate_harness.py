@@ -114,13 +114,14 @@ def test_classification_and_multilabel_tasks_run_compare_and_tabulate(models, tm
     tasks = write_classification_tasks(tmp_path)
     out = tmp_path / "eval"
     assert run_cli("evaluate", *map(str, models), "--tasks", *map(str, tasks), "--seeds", "2", "--out", str(out),
-                   "--set", "epochs=3", "learning_rate=2e-3") == 0
+                   "--set", "epochs=3", "max_steps=40", "learning_rate=2e-3") == 0
     summary = json.loads((out / "summary.json").read_text())
     multi, single = summary["tasks"]["types"]["model"], summary["tasks"]["first-type"]["model"]
     assert multi["headline"] == "micro_f1" and single["headline"] == "macro_f1"
     assert single["test"]["accuracy"]["mean"] > 0.3  # the pre-trained tiny model learns something
     run = json.loads((out / "types" / "model" / "seed-42" / "results.json").read_text())
     assert run["type"] == "multilabel" and run["truncated"]["test"] == 0
+    assert [h["steps"] for h in run["history"]] == [17, 17, 6]  # 260 sentences in batches of 16, 40 steps
     assert set(run["test"]["per_label"]) == {"ANATOMY", "DISEASE", "DRUG"}
     rows = summary["comparisons"]["first-type"][0]
     assert rows["metric"] == "macro_f1" and 0 <= rows["bootstrap"]["p_value"] <= 1
@@ -144,7 +145,7 @@ def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resum
     assert 2e-4 <= params["learning_rate"] <= 2e-2 and 1 <= params["epochs"] <= 4
     run = json.loads((out / "sample" / "model" / "seed-42" / "results.json").read_text())
     # the seed ran at the best trial
-    assert run["settings"]["hp"] == {**params, "weight_decay": 0.01, "label_all_subwords": True}
+    assert run["settings"]["hp"] == {**params, "weight_decay": 0.01, "label_all_subwords": True, "max_steps": 0}
 
     caplog.clear()
     assert run_cli(*args[:-1], "search_trials=4") == 0  # one more trial; the three are kept

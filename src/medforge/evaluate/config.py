@@ -17,6 +17,7 @@ class EvaluateConfig:
                              "else ../shared/data).")
     seeds: int = opt(5, "Fine-tuning runs per task, with seeds seed, seed+1, ...; reported as mean ± std.")
     epochs: int = opt(4, "Fine-tuning epochs; the best on validation F1 is kept.")
+    max_steps: int = opt(0, "Optimizer steps in all, if set (the last epoch is cut short); 0: whole epochs.")
     batch_size: int = opt(16, "Sentences (windows) per step; batches group windows of similar length.")
     learning_rate: float = opt(1e-4, "Peak learning rate.")
     warmup_ratio: float = opt(0.1, "Share of steps with linear warmup, then linear decay.")
@@ -31,6 +32,8 @@ class EvaluateConfig:
     operational = ("resume",)  # not part of the stage's identity
 
     def validate(self, source: str) -> None:
+        if self.max_steps < 0:
+            raise ConfigError(f"{source}: 'evaluate.max_steps' must be 0 or more, got {self.max_steps}")
         if self.search_trials < 0:
             raise ConfigError(f"{source}: 'evaluate.search_trials' must be 0 or more, got {self.search_trials}")
         for key in ("seeds", "epochs", "batch_size"):

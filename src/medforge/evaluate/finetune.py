@@ -55,6 +55,13 @@ def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: 
     Returns (history, best epoch)."""
     order = torch.Generator().manual_seed(seed)
     epoch_batches = [length_grouped_batches(lengths, hp.batch_size, order) for _ in range(hp.epochs)]
+    if hp.max_steps:  # a step budget instead of whole epochs: the last epoch is cut short
+        left, cut = hp.max_steps, []
+        for batches in epoch_batches:
+            if left > 0:
+                cut.append(batches[:left])
+                left -= len(cut[-1])
+        epoch_batches = cut
     total_steps = sum(len(b) for b in epoch_batches)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total_steps), total_steps)
@@ -62,7 +69,7 @@ def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: 
     model.train()
     for epoch, batches in enumerate(epoch_batches, start=1):
         running = 0.0
-        for indices in bar(batches, desc=f"{name} seed {seed} epoch {epoch}/{hp.epochs}", leave=False):
+        for indices in bar(batches, desc=f"{name} seed {seed} epoch {epoch}/{len(epoch_batches)}", leave=False):
             loss = model(**{k: v.to(device) for k, v in make_batch(indices).items()}).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -71,7 +78,8 @@ def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: 
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
         dev = dev_score()
-        history.append({"epoch": epoch, "train_loss": running / len(batches), "dev_score": dev})
+        history.append({"epoch": epoch, "steps": len(batches), "train_loss": running / len(batches),
+                        "dev_score": dev})
         logger.info("%s seed %d epoch %d: train loss %.4f, dev score %.4f", name, seed, epoch,
                     history[-1]["train_loss"], dev)
         if dev > best_score:

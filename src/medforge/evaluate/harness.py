@@ -23,7 +23,8 @@ from medforge.tasks.data import read_task
 from medforge.tasks.spec import TaskSpec
 
 logger = log.get("evaluate")
-HP_FIELDS = ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "label_all_subwords")
+HP_FIELDS = ("epochs", "batch_size", "learning_rate", "warmup_ratio", "weight_decay", "label_all_subwords",
+             "max_steps")
 
 
 def settings_of(model_path: str, task: TaskSpec, hp) -> dict:

@@ -68,7 +68,7 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
                 if keep_best_model:
                     _keep_if_best(best_file, results, model, tokenizer)
     summary = summarize(runs)
-    comparisons = compare(summary, runs, list(models), out)
+    comparisons = compare(summary, list(models), out)
     document = {"protocol": runs[0]["protocol"] if runs else None, "seeds": seeds, "models": models,
                 "tasks": summary, "comparisons": comparisons}
     meta.write_json(out / "summary.json", document)
@@ -90,7 +90,7 @@ def _read(task: TaskSpec):
 def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
     best = json.loads(best_file.read_text(encoding="utf-8")) if best_file.is_file() else None
     score = results["dev"][results["headline"]]
-    if best is not None and best["dev_score"] >= score:
+    if best is not None and best.get("settings") == results["settings"] and best["dev_score"] >= score:
         return
     target = best_file.parent / "best-model"
     tmp = best_file.parent / ".best-model.tmp"
@@ -99,10 +99,11 @@ def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    meta.write_json(best_file, {"seed": results["seed"], "metric": results["headline"], "dev_score": score})
+    meta.write_json(best_file, {"seed": results["seed"], "metric": results["headline"], "dev_score": score,
+                                "settings": results["settings"]})
 
 
-def compare(summary: dict, runs: list[dict], models: list[str], out: Path) -> dict:
+def compare(summary: dict, models: list[str], out: Path) -> dict:
     """Every model against the first: paired bootstrap over test examples (all seeds' predictions,
     matched by seed) and a permutation test over the per-seed headline scores."""
     if len(models) < 2:
@@ -128,7 +129,9 @@ def compare(summary: dict, runs: list[dict], models: list[str], out: Path) -> di
             if entry["type"] == "ner":
                 bootstrap = paired_bootstrap(gold, pred_a, pred_b)
             else:
-                labels = sorted({x for g in gold for x in g} | {x for p in pred_a + pred_b for x in p})
+                # the label set the runs were scored on (frozen from train)
+                labels = json.loads((out / task / base / f"seed-{shared[0]}" / "results.json")
+                                    .read_text(encoding="utf-8"))["labels"]
                 bootstrap = paired_bootstrap_metric(_scorer(entry["type"], entry["headline"], gold, labels),
                                                     pred_a, pred_b, len(gold))
             headline = entry["headline"]

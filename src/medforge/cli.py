@@ -60,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--file", help="read texts from this file, one per line")
     fm.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
     fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    tg = sub.add_parser("tag", help="find entities in raw text files with a fine-tuned NER model",
+                        description="Tag raw text files with a model fine-tuned by medforge evaluate: entities "
+                                    "with character offsets, as OUT/<name>.jsonl and brat OUT/<name>.ann (+ .txt).")
+    tg.add_argument("model", help="token-classification model folder, e.g. RUN/evaluate/model")
+    tg.add_argument("files", nargs="+", help="UTF-8 text files")
+    tg.add_argument("--out", default="tagged", help="output folder (default: tagged)")
+    tg.add_argument("--max-length", type=int, help="window length in tokens (default: the tokenizer's, at most 512)")
+    tg.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
     return parser
 
 
@@ -155,6 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             return _fill_mask(args)
         if args.command == "tokenizer":
             return _tokenizer_action(args)
+        if args.command == "tag":
+            from medforge.infer.tag import tag_files
+
+            counts = tag_files(args.model, args.files, Path(args.out), args.max_length, args.batch_size)
+            for name, n in counts.items():
+                print(f"{name}: {n} entities")
+            print(f"written to {args.out}/ (.jsonl with character offsets, brat .ann and .txt)")
+            return 0
         if args.command == "tasks":
             from medforge.evaluate.commands import tasks_command
 

@@ -225,3 +225,28 @@ def test_an_interrupted_evaluation_keeps_its_finished_seeds(run_dir, tmp_path, m
     assert "seed 42: done before, kept" in caplog.text
     kept = json.loads((run / "evaluate" / "results.json").read_text())["tasks"]["sample-ner"]["model"]
     assert kept["seeds"] == [42, 43]
+
+
+def test_tag_finds_entities_with_offsets_that_match_the_source(run_dir, tmp_path, capsys):
+    from collections import Counter
+
+    from medforge.paths import assets_dir
+    from medforge.tasks.brat import read_ann
+    from medforge.tasks.conll import read_conll
+
+    sentences = read_conll(assets_dir() / "sample" / "ner" / "test.conll").sentences[:30]
+    text = "\n".join(" ".join(s.tokens) for s in sentences) + "\n" + " ".join(["word"] * 300) + "\n"
+    source = tmp_path / "notes.txt"
+    source.write_text(text)
+    assert run_cli("tag", run_dir / "evaluate" / "model", str(source), "--out", str(tmp_path / "out")) == 0
+    assert "entities" in capsys.readouterr().out
+    entities = [json.loads(line) for line in (tmp_path / "out" / "notes.jsonl").read_text().splitlines()]
+    assert len(entities) > 10  # the fine-tuned model finds entities in its own test sentences
+    assert all(text[e["start"]:e["end"]] == e["text"] for e in entities)
+    changes = Counter()
+    back = read_ann(tmp_path / "out" / "notes.ann", (tmp_path / "out" / "notes.txt").read_text(), changes)
+    assert [(e.start, e.end, e.type) for e in back] == [(e["start"], e["end"], e["type"]) for e in entities]
+    gold_types = {t[2:] for s in sentences for t in s.tags if t != "O"}
+    assert {e["type"] for e in entities} <= gold_types
+    assert run_cli("tag", run_dir / "model", str(source), "--out", str(tmp_path / "x")) == 2  # not an NER model
+    assert "are not IOB2 entity tags" in capsys.readouterr().err

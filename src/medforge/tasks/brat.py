@@ -10,8 +10,7 @@ events are counted and skipped. Every change the conversion makes is counted:
   that still cross are resolved by keeping the longer (then the earlier) one;
 - entity boundaries inside a token are widened to whole tokens.
 
-Sentences: one per line, and a line is also split after ``.``, ``!`` or ``?`` followed by a
-space and an upper-case letter. Tokens are runs of letters and digits or single other characters.
+Sentences and tokens: ``tasks.text``.
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from pathlib import Path
 
 from medforge.errors import InputError
 from medforge.tasks.conll import NerFile, Sentence
+from medforge.tasks.text import sentences_of, tokens_of
 
 NESTED = ("outermost", "innermost", "layered")
 DISCONTINUOUS = ("span", "drop")
-_TOKEN = re.compile(r"\w+|[^\w\s]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý])")
 _SPAN = re.compile(r"^(\S+) (\d+ \d+(?:;\d+ \d+)*)$")
 
 
@@ -99,22 +97,10 @@ def resolve(entities: list[Entity], nested: str, discontinuous: str, layer: int,
     return sorted(chosen, key=lambda e: e.start)
 
 
-def sentences_of(text: str) -> list[tuple[int, int]]:
-    spans, offset = [], 0
-    for line in text.split("\n"):
-        start = 0
-        for cut in _SENTENCE_END.finditer(line):
-            spans.append((offset + start, offset + cut.start()))
-            start = cut.end()
-        spans.append((offset + start, offset + len(line)))
-        offset += len(line) + 1
-    return spans
-
-
 def to_sentences(text: str, entities: list[Entity], changes: Counter) -> list[Sentence]:
     sentences, touched = [], Counter()
     for start, end in sentences_of(text):
-        tokens = [(m.start() + start, m.end() + start, m.group()) for m in _TOKEN.finditer(text[start:end])]
+        tokens = tokens_of(text, start, end)
         if not tokens:
             continue
         tags = ["O"] * len(tokens)

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--file", help="read texts from this file, one per line")
     fm.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
     fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    fm.add_argument("--targets", nargs="+", help="rank only these words (each must be one vocabulary entry)")
 
     tg = sub.add_parser("tag", help="find entities in raw text files with a fine-tuned NER model",
                         description="Tag raw text files with a model fine-tuned by medforge evaluate: entities "
@@ -145,7 +146,7 @@ def _fill_mask(args) -> int:
     if not texts:
         raise InputError("no text given; pass texts as arguments or --file FILE")
     tokenizer, model = load(args.model)
-    results = fill_mask(tokenizer, model, texts, top_k=args.top_k)
+    results = fill_mask(tokenizer, model, texts, top_k=args.top_k, targets=args.targets)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=2))
         return 0

@@ -20,8 +20,12 @@ def load(model: str):
 
 
 @torch.no_grad()
-def fill_mask(tokenizer, model, texts: list[str], top_k: int = 5, batch_size: int = 16) -> list[dict]:
+def fill_mask(tokenizer, model, texts: list[str], top_k: int = 5, batch_size: int = 16,
+              targets: list[str] | None = None) -> list[dict]:
+    """Top-k tokens per mask; with ``targets``, only those words are ranked (scores stay probabilities
+    over the whole vocabulary, as in transformers' pipeline)."""
     results = []
+    allowed = torch.tensor([target_id(tokenizer, t) for t in targets]) if targets else None
     mask = tokenizer.mask_token
     for text in texts:
         if mask not in text:
@@ -35,9 +39,25 @@ def fill_mask(tokenizer, model, texts: list[str], top_k: int = 5, batch_size: in
             positions = (ids == tokenizer.mask_token_id).nonzero().squeeze(1).tolist()
             masks = []
             for position in positions:
-                scores, token_ids = probs[row, position].topk(min(top_k, probs.size(-1)))
+                if allowed is None:
+                    scores, token_ids = probs[row, position].topk(min(top_k, probs.size(-1)))
+                else:
+                    scores, order = probs[row, position, allowed].topk(min(top_k, len(allowed)))
+                    token_ids = allowed[order]
                 masks.append({"position": position, "predictions": [
                     {"token": int(t), "token_str": tokenizer.decode([int(t)]), "score": float(s)}
                     for s, t in zip(scores, token_ids)]})
             results.append({"text": text, "masks": masks})
     return results
+
+
+def target_id(tokenizer, word: str) -> int:
+    """The single vocabulary entry for a target word (as it would appear after a space, if that is how
+    the vocabulary spells word starts)."""
+    for form in (" " + word, word):
+        ids = tokenizer(form, add_special_tokens=False)["input_ids"]
+        if len(ids) == 1:
+            return ids[0]
+    pieces = tokenizer.tokenize(word)
+    raise InputError(f"target {word!r} is {len(pieces)} tokens ({' '.join(pieces)}); fill-mask ranks single "
+                     "vocabulary entries: give words the vocabulary holds whole")

@@ -37,3 +37,27 @@ def test_batching_does_not_change_scores(model, tiny_tokenizer):
 def test_text_without_mask_is_an_error(model, tiny_tokenizer):
     with pytest.raises(InputError, match="no <mask>"):
         fill_mask(tiny_tokenizer, model, ["nothing to fill"])
+
+
+def test_targets_restrict_the_ranking_and_keep_full_vocabulary_scores(model, tiny_tokenizer):
+    from medforge.infer.fill_mask import target_id
+
+    free = fill_mask(tiny_tokenizer, model, ["The <mask>."], top_k=tiny_tokenizer.vocab_size)[0]["masks"][0]
+    by_id = {p["token"]: p["score"] for p in free["predictions"]}
+    words = [w for w in ("patient", "the", "fever", "a") if _single(tiny_tokenizer, w)]
+    assert len(words) >= 2
+    out = fill_mask(tiny_tokenizer, model, ["The <mask>."], top_k=5, targets=words)[0]["masks"][0]["predictions"]
+    assert sorted(p["token"] for p in out) == sorted(target_id(tiny_tokenizer, w) for w in words)
+    assert [p["score"] for p in out] == sorted((by_id[p["token"]] for p in out), reverse=True)
+    with pytest.raises(InputError, match="target 'pneumopathiexyz' is .* tokens"):
+        fill_mask(tiny_tokenizer, model, ["The <mask>."], targets=["pneumopathiexyz"])
+
+
+def _single(tokenizer, word):
+    try:
+        from medforge.infer.fill_mask import target_id
+
+        target_id(tokenizer, word)
+        return True
+    except InputError:
+        return False

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli  # noqa: E402
+from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli  # noqa: E402
 
 COMMON = [*TINY, "pretrain.max_steps=8", "pretrain.log_every=1", "pretrain.eval_every=4", "pretrain.save_every=4",
           "pretrain.model.dropout=0"]
@@ -24,9 +24,7 @@ def losses(run):
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("inputs") / "run"
-    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY) == 0
-    return folder
+    return finished_run(tmp_path_factory, "inputs", *TINY)
 
 
 def fresh(inputs, folder):

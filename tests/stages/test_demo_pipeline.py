@@ -34,11 +34,16 @@ def copy_upstream(source: Path, target: Path) -> Path:
     return target
 
 
+def finished_run(tmp_path_factory, name: str, *overrides: str) -> Path:
+    """A new run folder where the whole demo pipeline ran with these overrides."""
+    folder = tmp_path_factory.mktemp(name) / "run"
+    assert run_cli("run", DEMO, f"run_dir={folder}", *overrides) == 0
+    return folder
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo") / "run"
-    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY) == 0
-    return folder
+    return finished_run(tmp_path_factory, "demo", *TINY)
 
 
 def test_every_stage_leaves_outputs_config_meta_and_marker(run_dir):

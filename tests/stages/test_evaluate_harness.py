@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from medforge.models.presets import build_mlm
-from test_demo_pipeline import DEMO, TINY, run_cli
+from test_demo_pipeline import TINY, finished_run, run_cli
 
 TASK = """name: sample
 language: en
@@ -23,9 +23,8 @@ max_length: 64
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("harness")
-    run = folder / "run"
-    assert run_cli("run", DEMO, f"run_dir={run}", *TINY, "--force") == 0
+    run = finished_run(tmp_path_factory, "harness", *TINY)
+    folder = run.parent
     tokenizer = AutoTokenizer.from_pretrained(run / "pretrain" / "model")
     untrained = folder / "untrained"
     build_mlm("roberta", "tiny", tokenizer, 64).save_pretrained(untrained)

@@ -8,14 +8,12 @@ import math
 import pytest
 from transformers import AutoModelForMaskedLM
 
-from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli
+from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli
 
 
 @pytest.fixture(scope="module")
 def base_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("base") / "run"
-    assert run_cli("run", DEMO, f"run_dir={folder}", *TINY, "pretrain.max_steps=40") == 0
-    return folder
+    return finished_run(tmp_path_factory, "base", *TINY, "pretrain.max_steps=40")
 
 
 def losses(folder):

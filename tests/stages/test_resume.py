@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 import medforge.pretrain.train as train_module
 from medforge.pipeline import MARKER
-from test_demo_pipeline import DEMO, TINY, copy_upstream, run_cli
+from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli
 
 RESUME = [*TINY, "pretrain.max_steps=12", "pretrain.save_every=4", "pretrain.eval_every=4", "pretrain.log_every=1",
           "pretrain.keep_last=5"]
@@ -18,9 +18,7 @@ RESUME = [*TINY, "pretrain.max_steps=12", "pretrain.save_every=4", "pretrain.eva
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("whole") / "run"
-    assert run_cli("run", DEMO, f"run_dir={folder}", *RESUME, "--force") == 0
-    return folder
+    return finished_run(tmp_path_factory, "whole", *RESUME)
 
 
 def rows(folder):

@@ -15,6 +15,7 @@ from accelerate.utils import set_seed
 from transformers import AutoModelForSequenceClassification
 
 from medforge import log, meta
+from medforge.evaluate.encode import pad_rows
 from medforge.evaluate.finetune import train_keep_best
 from medforge.tasks.data import ClsData
 from medforge.tasks.metrics import classification_scores, multilabel_scores
@@ -24,12 +25,7 @@ logger = log.get("evaluate")
 
 
 def _pad(rows: list[list[int]], pad_id: int) -> dict:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(r)] = 1
+    ids, mask = pad_rows(rows, pad_id)
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -101,7 +97,7 @@ def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: 
         "task": data.spec.name, "type": data.spec.type, "headline": data.spec.headline, "model": model_path,
         "seed": seed, "best_epoch": best_epoch, "protocol": test_scores["protocol"], "labels": labels,
         "dev": dev_scores, "test": test_scores, "history": history, "settings": settings, "data": data.summary(),
-        "truncated": truncated, "notes": data.notes, "unseen_labels": data.unseen_labels(),
+        "truncated": truncated, "notes": data.notes, "unseen": data.unseen(),
         "versions": meta.versions(),
     }
     meta.write_json(out / "results.json", results)

@@ -75,9 +75,8 @@ def tasks_command(args) -> int:
     reports = {}
     for ref in args.tasks:
         data = read_task(load_task(ref, args.data_root))
-        unseen = data.unseen_types() if data.spec.type == "ner" else data.unseen_labels()
         reports[data.spec.name] = {"type": data.spec.type, "summary": data.summary(), "labels": data.labels,
-                                   "notes": data.notes, "unseen": unseen}
+                                   "notes": data.notes, "unseen": data.unseen()}
     if args.json:
         print(json.dumps(reports, indent=2, ensure_ascii=False))
         return 0
@@ -92,7 +91,4 @@ def tasks_command(args) -> int:
                 print(f"  {split:<5} {s['examples']} examples ({s['without_label']} without a label); labels: {counts}")
         for note in report["notes"]:
             print(f"  note: {note}")
-        for split, missing in report["unseen"].items():
-            if missing and report["type"] == "ner":
-                print(f"  note: {split} has types absent from train: {', '.join(missing)}")
     return 0

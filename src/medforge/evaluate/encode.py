@@ -75,17 +75,22 @@ def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]
     return windows
 
 
-def collate(windows: list[Window], pad_id: int) -> dict:
+def pad_rows(rows: list[list[int]], value: int):
+    """Rows of ids as one right-padded tensor, and the attention mask."""
     import torch
 
-    width = max(len(w.input_ids) for w in windows)
-    ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(windows), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(windows), width), dtype=torch.long)
-    for i, w in enumerate(windows):
-        ids[i, :len(w.input_ids)] = torch.tensor(w.input_ids)
-        labels[i, :len(w.labels)] = torch.tensor(w.labels)
-        mask[i, :len(w.input_ids)] = 1
+    width = max(len(r) for r in rows)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    return out, mask
+
+
+def collate(windows: list[Window], pad_id: int) -> dict:
+    ids, mask = pad_rows([w.input_ids for w in windows], pad_id)
+    labels, _ = pad_rows([w.labels for w in windows], IGNORE)
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 

@@ -125,7 +125,7 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
         "task": data.spec.name, "model": model_path, "seed": seed, "best_epoch": best_epoch,
         "protocol": test_scores["protocol"], "labels": labels, "dev": dev_scores, "test": test_scores,
         "history": history, "settings": settings, "data": data.summary(), "notes": data.notes,
-        "unseen_types": data.unseen_types(), "versions": meta.versions(), "type": "ner",
+        "unseen": data.unseen(), "versions": meta.versions(), "type": "ner",
         "headline": data.spec.headline,
     }
     meta.write_json(out / "results.json", results)

@@ -56,9 +56,10 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
                 folder = out / task.name / name / f"seed-{seed}"
                 settings = settings_of(path, task, chosen)
                 done = folder / "results.json"
-                if done.is_file() and json.loads(done.read_text(encoding="utf-8")).get("settings") == settings:
+                before = json.loads(done.read_text(encoding="utf-8")) if done.is_file() else {}
+                if before.get("settings") == settings:
                     logger.info("%s / %s / seed %d: done before, kept", task.name, name, seed)
-                    runs.append({**json.loads(done.read_text(encoding="utf-8")), "model_name": name})
+                    runs.append({**before, "model_name": name})
                     continue
                 if data is None:
                     data = _read(task)
@@ -80,10 +81,6 @@ def _read(task: TaskSpec):
     data = read_task(task)
     for note in data.notes:
         logger.warning("%s: %s", task.name, note)
-    for split, types in (data.unseen_types().items() if task.type == "ner" else ()):
-        if types:
-            logger.warning("%s: %s has entity types absent from train (%s): the model cannot predict them, and "
-                           "they count as missed", task.name, split, ", ".join(types))
     return data
 
 

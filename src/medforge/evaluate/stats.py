@@ -48,10 +48,14 @@ def paired_bootstrap(gold: list[list[str]], pred_a: list[list[str]], pred_b: lis
     delta = float(f1_from_counts(b.sum(0)) - f1_from_counts(a.sum(0)))
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, len(gold), size=(samples, len(gold)))
-    deltas = f1_from_counts(b[picks].sum(1)) - f1_from_counts(a[picks].sum(1))
+    return _bootstrap_result(delta, f1_from_counts(b[picks].sum(1)) - f1_from_counts(a[picks].sum(1)))
+
+
+def _bootstrap_result(delta: float, deltas: np.ndarray) -> dict:
+    """Two-sided p-value by the shift method, and the 95% percentile interval of the difference."""
     p_value = float(np.mean(np.abs(deltas - delta) >= abs(delta) - 1e-12)) if delta else 1.0
     low, high = np.percentile(deltas, [2.5, 97.5])
-    return {"delta": delta, "ci95": [float(low), float(high)], "p_value": p_value, "samples": samples}
+    return {"delta": float(delta), "ci95": [float(low), float(high)], "p_value": p_value, "samples": len(deltas)}
 
 
 def paired_bootstrap_metric(score, pred_a: list, pred_b: list, n: int, samples: int = 1000, seed: int = 0) -> dict:
@@ -59,11 +63,8 @@ def paired_bootstrap_metric(score, pred_a: list, pred_b: list, n: int, samples: 
     everything = range(n)
     delta = score(pred_b, everything) - score(pred_a, everything)
     rng = np.random.default_rng(seed)
-    deltas = np.array([score(pred_b, idx) - score(pred_a, idx)
-                       for idx in rng.integers(0, n, size=(samples, n)).tolist()])
-    p_value = float(np.mean(np.abs(deltas - delta) >= abs(delta) - 1e-12)) if delta else 1.0
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return {"delta": float(delta), "ci95": [float(low), float(high)], "p_value": p_value, "samples": samples}
+    return _bootstrap_result(delta, np.array([score(pred_b, idx) - score(pred_a, idx)
+                                             for idx in rng.integers(0, n, size=(samples, n)).tolist()]))
 
 
 def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 200_000, seed: int = 0) -> dict:

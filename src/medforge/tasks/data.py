@@ -15,24 +15,45 @@ from medforge.tasks.spec import SPLITS, TaskSpec
 
 
 @dataclass
-class NerData:
+class TaskData:
     spec: TaskSpec
-    splits: dict[str, NerFile]
+    splits: dict
     notes: list[str] = field(default_factory=list)
+
+    def label_counts(self, split: str) -> Counter:
+        raise NotImplementedError
+
+    def unseen(self) -> dict[str, dict[str, int]]:
+        """Entity types or labels of dev/test absent from train, with their counts: the model cannot
+        predict them (the label set is frozen from train)."""
+        train = self.label_counts("train")
+        return {s: dict(sorted((k, v) for k, v in self.label_counts(s).items() if k not in train))
+                for s in ("dev", "test")}
+
+    def note_unseen(self, consequence: str) -> None:
+        for split, unseen in self.unseen().items():
+            if unseen:
+                self.notes.append(f"{split}: absent from train ({', '.join(f'{k} x{v}' for k, v in unseen.items())}), "
+                                  f"so never predicted: {consequence}")
+
+
+@dataclass
+class NerData(TaskData):
+    splits: dict[str, NerFile]
 
     @property
     def labels(self) -> list[str]:
         """O, then B-/I- for every entity type seen in train (the label set is frozen from train)."""
         return ["O"] + [f"{p}-{t}" for t in sorted(self.splits["train"].types) for p in ("B", "I")]
 
-    def unseen_types(self) -> dict[str, list[str]]:
-        train = self.splits["train"].types
-        return {s: sorted(self.splits[s].types - train) for s in ("dev", "test")}
+    def label_counts(self, split: str) -> Counter:
+        """Entities per type."""
+        return Counter(t[2:] for s in self.splits[split].sentences for t in s.tags if t.startswith("B-"))
 
     def summary(self) -> dict:
         out = {}
         for split, f in self.splits.items():
-            entities = Counter(t[2:] for s in f.sentences for t in s.tags if t.startswith("B-"))
+            entities = self.label_counts(split)
             out[split] = {"file": str(f.path), "sentences": len(f.sentences),
                           "tokens": sum(len(s.tokens) for s in f.sentences), "entities": dict(sorted(entities.items())),
                           "repaired_tags": f.repaired_tags, "docstart_lines": f.skipped_lines.get("docstart", 0)}
@@ -70,29 +91,26 @@ def read_ner_task(spec: TaskSpec) -> NerData:
             notes.append(f"{f.path}: {f.repaired_tags} invalid {spec.scheme.upper()} transitions repaired")
         if spec.format == "brat":  # every conversion change, counted (a carved dev split has none of its own)
             notes += [f"{f.path}: {what}: {n}" for what, n in f.skipped_lines.items()]
-    return NerData(spec, {s: splits[s] for s in SPLITS}, notes)
+    data = NerData(spec, {s: splits[s] for s in SPLITS}, notes)
+    data.note_unseen("they count as missed")
+    return data
 
 
 @dataclass
-class ClsData:
-    spec: TaskSpec
+class ClsData(TaskData):
     splits: dict[str, ClsFile]
-    notes: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
         """The label set, frozen from train."""
         return sorted(self.splits["train"].label_set)
 
-    def unseen_labels(self) -> dict[str, dict[str, int]]:
-        """Labels of dev/test absent from train, with their counts: the model cannot predict them."""
-        train = self.splits["train"].label_set
-        return {s: dict(sorted(Counter(label for e in self.splits[s].examples for label in e.labels
-                                       if label not in train).items())) for s in ("dev", "test")}
+    def label_counts(self, split: str) -> Counter:
+        return Counter(label for e in self.splits[split].examples for label in e.labels)
 
     def summary(self) -> dict:
         return {split: {"file": str(f.path), "examples": len(f.examples),
-                        "labels": dict(sorted(Counter(label for e in f.examples for label in e.labels).items())),
+                        "labels": dict(sorted(self.label_counts(split).items())),
                         "without_label": sum(not e.labels for e in f.examples), "dropped": f.dropped}
                 for split, f in self.splits.items()}
 
@@ -119,9 +137,6 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
         if f.dropped.get("empty_text"):
             notes.append(f"{f.path}: {f.dropped['empty_text']} rows with an empty text dropped")
     data = ClsData(spec, {s: splits[s] for s in SPLITS}, notes)
-    for split, unseen in data.unseen_labels().items():
-        if unseen:
-            what = "scored as errors" if spec.type == "classification" else "left out of the label matrix, so "                                                                                "they are not scored"
-            notes.append(f"{split}: labels absent from train ({', '.join(f'{k} x{v}' for k, v in unseen.items())}) "
-                         f"cannot be predicted: {what}")
+    data.note_unseen("scored as errors" if spec.type == "classification" else
+                     "left out of the label matrix, so not scored")
     return data

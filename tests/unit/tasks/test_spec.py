@@ -73,3 +73,13 @@ def test_a_missing_split_file_is_named(tmp_path):
     (tmp_path / "t.yaml").write_text("name: t\ntrain: nope.conll\ntest: nope.conll\ndev: nope.conll\n")
     with pytest.raises(InputError, match="nope.conll: NER file not found"):
         read_ner_task(load_task(str(tmp_path / "t.yaml")))
+
+
+def test_types_absent_from_train_are_counted_in_the_notes(tmp_path):
+    (tmp_path / "train.conll").write_text("a B-X\nb O\n")
+    (tmp_path / "dev.conll").write_text("a B-X\n")
+    (tmp_path / "test.conll").write_text("a B-Y\nb I-Y\n\nc B-Y\n")
+    (tmp_path / "t.yaml").write_text("name: t\ntrain: train.conll\ndev: dev.conll\ntest: test.conll\n")
+    data = read_ner_task(load_task(str(tmp_path / "t.yaml")))
+    assert data.unseen() == {"dev": {}, "test": {"Y": 2}} and data.labels == ["O", "B-X", "I-X"]
+    assert data.notes == ["test: absent from train (Y x2), so never predicted: they count as missed"]

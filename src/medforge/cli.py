@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
 
             add_parsers(sub, stage.help, pipeline.describe_stage(stage), fmt)
             continue
+        if stage.name == "export":
+            from medforge.export.commands import add_parser
+
+            add_parser(sub, stage.help, pipeline.describe_stage(stage), fmt)
+            continue
         p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
                            epilog=pipeline.describe_stage(stage))
         stage_args(p)
@@ -177,11 +182,15 @@ def main(argv: list[str] | None = None) -> int:
             from medforge.evaluate.commands import tasks_command
 
             return tasks_command(args)
-        if args.command == "evaluate":
-            if args.config is None:
-                from medforge.evaluate.commands import harness
+        if args.command == "evaluate" and args.config is None:
+            from medforge.evaluate.commands import harness
 
-                return harness(args)
+            return harness(args)
+        if args.command == "export" and args.config is None:
+            from medforge.export.commands import export_standalone
+
+            return export_standalone(args)
+        if args.command in ("evaluate", "export"):
             args.overrides = args.targets
         return _stage(args, None if args.command == "run" else args.command)
     except MedforgeError as exc:

@@ -26,6 +26,23 @@ def versions() -> dict[str, str]:
     return found
 
 
+def hardware() -> str:
+    """The accelerator (or CPU) this process runs on, for provenance and the model card."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return f"CPU ({cpu}, {os.cpu_count()} cores)"
+
+
 def git_commit() -> dict[str, str | bool] | None:
     """The commit of the medforge source in use, and whether it had uncommitted changes."""
     where = Path(__file__).resolve().parent

@@ -85,7 +85,7 @@ def test_pretraining_loss_starts_near_uniform_and_falls(run_dir):
     assert evals[-1]["eval_perplexity"] == pytest.approx(math.exp(evals[-1]["eval_loss"]))
     assert all(r["tokens_per_s"] > 0 and r["tflops"] > 0 and r["grad_norm"] > 0 for r in train)
     assert all(0 <= r["padding_fraction"] < 0.05 and r["mfu"] is None for r in train)  # no known peak on a CPU
-    assert (run_dir / "pretrain" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_dir / "pretrain" / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     summary = json.loads((run_dir / "pretrain" / "train_summary.json").read_text())
     assert summary["data"]["train"]["padding_fraction"] < 0.05
 
@@ -165,9 +165,36 @@ def test_model_card_tells_the_story(run_dir):
     results = json.loads((run_dir / "evaluate" / "results.json").read_text())
     mean = results["tasks"]["sample-ner"]["model"]["test"]["f1"]["mean"]
     assert header["model-index"][0]["results"][0]["metrics"][0]["value"] == round(mean, 4)
-    for section in ("## Architecture", "## Training data", "## Training procedure", "## Evaluation",
-                    "asset:sample/corpus/en.txt", "| learning_rate | 0.002 |", "seqeval strict"):
+    assert header["widget"] == [{"text": "The patient was treated with <mask>."}]
+    assert header["co2_eq_emissions"]["geographical_location"] == "France"
+    for section in ("## Architecture", "## Training data", "## Tokenizer", "## Training procedure", "## Evaluation",
+                    "## Environmental impact", "## Limitations and data use", "asset:sample/corpus/en.txt",
+                    "| learning_rate | 0.002 |", "seqeval strict", "![training curves](training_curves.png)",
+                    "(comparison.png)"):
         assert section in card, section
+    for plot in ("training_curves.png", "comparison.png"):
+        assert (run_dir / "model" / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_model_card_usage_snippets_run(run_dir, capsys):
+    card = (run_dir / "model" / "README.md").read_text()
+    snippets = [block.split("```")[0] for block in card.split("```python")[1:]]
+    assert len(snippets) == 2  # fill-mask, and the fine-tuned NER head in its subfolder
+    for code in snippets:
+        exec(code.replace('"medforge-demo"', repr(str(run_dir / "model"))), {})
+    printed = capsys.readouterr().out
+    assert "'token_str'" in printed and "'score'" in printed
+
+
+def test_standalone_export_of_a_run_and_of_a_checkpoint(run_dir, tmp_path, capsys):
+    assert run_cli("export", run_dir, "--out", tmp_path / "run-export", "--set", "model_name=again") == 0
+    assert "fine-tuned heads: sample-ner" in capsys.readouterr().out
+    assert (tmp_path / "run-export" / "sample-ner" / "model.safetensors").is_file()
+    assert run_cli("export", run_dir / "pretrain" / "checkpoint-10", "--out", tmp_path / "ckpt") == 0
+    card = (tmp_path / "ckpt" / "README.md").read_text()
+    assert "| max_steps | 20 |" in card and "No downstream evaluation was run." in card
+    assert run_cli("export", run_dir, "--out", tmp_path / "ckpt") == 2
+    assert "not empty" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("override, expected", [

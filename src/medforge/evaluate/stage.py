@@ -20,6 +20,7 @@ def run(cfg: EvaluateConfig, ctx) -> dict:
     tasks = cfg.task_specs()
     seeds = [ctx.seed + i for i in range(cfg.seeds)]
     document = run_grid({MODEL_NAME: model_path}, tasks, seeds, cfg, ctx.out, keep_best_model=True)
+    document["best_model"] = {"task": tasks[0].name, "path": "model"}
     meta.write_json(ctx.out / "results.json", document)
     best = ctx.out / tasks[0].name / MODEL_NAME / "best-model"
     shutil.copytree(best, ctx.out / "model", dirs_exist_ok=True)

@@ -1,6 +1,13 @@
-"""The model card (the HF ``README.md``): metadata in YAML, then the story of the model."""
+"""The model card (the HF ``README.md``): metadata in YAML, then the story of the model.
+
+Every section is built from what the run recorded (corpus statistics, the pre-training config and
+summary, evaluation results, emissions); a section whose record is absent says so instead of
+guessing. Sample texts from the corpus appear only when asked for (``export.sample_texts``).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -8,110 +15,258 @@ from medforge.evaluate.report import FOOTNOTE, LABELS, markdown_table, pct
 from medforge.models.presets import position_offset
 
 _FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
+PIPELINE_TAGS = {"AutoModelForMaskedLM": "fill-mask", "AutoModelForTokenClassification": "token-classification",
+                 "AutoModelForSequenceClassification": "text-classification"}
+# the widget's sentence, in the model's first language, around the model's own mask token
+WIDGET_TEXTS = {"en": "The patient was treated with {mask}.", "fr": "Le patient a été traité par {mask}.",
+                "es": "El paciente fue tratado con {mask}.", "de": "Der Patient wurde mit {mask} behandelt.",
+                "ja": "患者は{mask}と診断された。"}
 
 
-def _architecture(config) -> str:
-    rows = [("layers", config.num_hidden_layers), ("attention heads", config.num_attention_heads),
-            ("hidden size", config.hidden_size), ("feed-forward size", config.intermediate_size),
-            ("vocabulary", config.vocab_size),
-            ("max sequence length", config.max_position_embeddings - position_offset(config))]
+@dataclass
+class Head:
+    """A fine-tuned task model exported beside the encoder, in its own subfolder."""
+
+    task: str
+    subfolder: str
+    auto_class: str
+
+
+@dataclass
+class CardInputs:
+    name: str
+    description: str
+    language: list[str]
+    license: str
+    model_config: object
+    auto_class: str
+    tokenizer: object
+    datasets: list[str] = field(default_factory=list)
+    corpus_stats: dict | None = None
+    tokenizer_cfg: dict | None = None
+    pretrain_cfg: dict | None = None
+    pretrain_summary: dict | None = None
+    results: dict | None = None
+    heads: list[Head] = field(default_factory=list)
+    plots: dict[str, str] = field(default_factory=dict)  # caption -> file name in the folder
+    samples: list[str] = field(default_factory=list)
+
+
+def _table(rows) -> str:
     return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
 
 
-def _corpus(stats: dict) -> str:
-    lines = ["| source | documents read | kept (train / validation) | empty dropped | words |",
-             "|---|---|---|---|---|"]
+def _architecture(config) -> str:
+    return _table([("layers", config.num_hidden_layers), ("attention heads", config.num_attention_heads),
+                   ("hidden size", config.hidden_size), ("feed-forward size", config.intermediate_size),
+                   ("vocabulary", config.vocab_size),
+                   ("max sequence length", config.max_position_embeddings - position_offset(config))])
+
+
+def _corpus(stats: dict | None) -> str:
+    if not stats:
+        return "Not recorded: this model was exported from a folder without the run's corpus statistics."
+    lines = ["| corpus | details | size |", "|---|---|---|"]
     for source, c in stats["sources"].items():
-        lines.append(f"| {source} | {c.get('read', 0)} | {c.get('kept_train', 0)} / {c.get('kept_validation', 0)} "
-                     f"| {c.get('dropped_empty', 0)} | {c.get('words', 0)} |")
+        dropped = {k.removeprefix("dropped_"): v for k, v in c.items() if k.startswith("dropped_") and v}
+        details = (f"{c.get('kept_train', 0)} train / {c.get('kept_validation', 0)} validation documents of "
+                   f"{c.get('read', 0)} read" + (f"; dropped: {', '.join(f'{k} {v}' for k, v in dropped.items())}"
+                                                 if dropped else ""))
+        lines.append(f"| {source} | {details} | {c.get('words', 0):,} words, {c.get('characters', 0):,} characters |")
     return "\n".join(lines)
+
+
+def _tokenizer(tokenizer, tokenizer_cfg: dict | None) -> str:
+    rows = [("class", type(tokenizer).__name__), ("vocabulary", len(tokenizer)),
+            ("max length (tokens)", tokenizer.model_max_length)]
+    if tokenizer_cfg:
+        rows += [(k, tokenizer_cfg[k]) for k in ("algorithm", "family", "lowercase", "fullwidth", "pre_segment")
+                 if k in tokenizer_cfg]
+    specials = ", ".join(f"`{t}`={tokenizer.convert_tokens_to_ids(t)}" for t in tokenizer.all_special_tokens)
+    rows.append(("special tokens", specials))
+    return _table(rows)
 
 
 def _number(value, fmt: str) -> str:
     return "n/a (no validation split)" if value is None else format(value, fmt)
 
 
-def _hyperparameters(pretrain_cfg: dict, summary: dict) -> str:
-    keys = ("seq_len", "batch_size", "grad_accum", "max_steps", "learning_rate", "warmup_steps",
-            "weight_decay", "adam_betas", "adam_eps", "max_grad_norm", "mlm_probability", "mask_replace_prob",
-            "random_replace_prob")
+def _hyperparameters(pretrain_cfg: dict | None, summary: dict | None) -> str:
+    if not pretrain_cfg:
+        return "Not recorded."
+    keys = ("seq_len", "batch_size", "max_steps", "learning_rate", "warmup_steps", "weight_decay", "adam_betas",
+            "adam_eps", "max_grad_norm", "mlm_probability", "mask_replace_prob", "random_replace_prob",
+            "whole_word_mask", "packing", "precision")
     rows = [(k, pretrain_cfg[k]) for k in keys if k in pretrain_cfg]
-    rows += [("global batch (sequences)", summary.get("global_batch")),
-             ("tokens seen (non-padding)", summary.get("real_tokens")),
-             ("final held-out MLM loss", _number(summary.get("final_eval_loss"), ".4f")),
-             ("final held-out perplexity", _number(summary.get("final_eval_perplexity"), ".2f")),
-             ("training time (s)", summary.get("wall_time_s"))]
-    return "\n".join(["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+    if summary:
+        rows += [("gradient accumulation", summary.get("grad_accum")),
+                 ("global batch (sequences)", summary.get("global_batch")),
+                 ("tokens seen (non-padding)", summary.get("real_tokens")),
+                 ("final held-out MLM loss", _number(summary.get("final_eval_loss"), ".4f")),
+                 ("final held-out perplexity", _number(summary.get("final_eval_perplexity"), ".2f")),
+                 ("training time (s)", summary.get("wall_time_s"))]
+    return _table(rows)
 
 
-def build_card(name: str, description: str, language: list[str], license: str, model_config, mask_token: str,
-               corpus_stats: dict, pretrain_cfg: dict, pretrain_summary: dict, results: dict | None) -> ModelCard:
-    eval_results = None
-    if results:
-        # one line per task: the mean strict F1 over seeds (model-index has no field for the spread)
-        eval_results = [EvalResult(task_type="token-classification" if e["type"] == "ner" else "text-classification",
-                                   dataset_type=task, dataset_name=task, dataset_split="test",
-                                   metric_type=e["headline"],
-                                   metric_name=(f"{LABELS[e['headline']]}"
-                                                f"{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}, "
-                                                f"mean of {len(e['seeds'])} seeds"),
-                                   metric_value=round(e["test"][e["headline"]]["mean"], 4))
-                        for task, by_model in results["tasks"].items() for e in by_model.values()]
-    data = ModelCardData(language=language, license=license, library_name="transformers", pipeline_tag="fill-mask",
-                         tags=["medforge", "biomedical", "clinical", "fill-mask"], model_name=name,
-                         eval_results=eval_results)
-    evaluation = "No downstream evaluation was run."
-    if results:
-        models = list(results["models"])
-        per_type = []
-        for task, by_model in results["tasks"].items():
-            for entry in by_model.values():
-                per_type.append(f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}"
-                                                        for k, v in entry["per_label_f1"].items()))
-        evaluation = (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
-                      f"{markdown_table(results['tasks'], models)}\n\nTest F1 per entity type or label (mean): " +
-                      "; ".join(per_type))
+def _grams(kg: float) -> float:
+    return float(f"{1000 * kg:.3g}")  # significant digits: a demo run emits milligrams
+
+
+def _emissions_metadata(summary: dict | None) -> dict | None:
+    emissions = (summary or {}).get("emissions")
+    if not emissions:
+        return None
+    return {"emissions": _grams(emissions["co2_eq_kg"]), "source": "CodeCarbon (offline tracker)",
+            "training_type": "pre-training", "geographical_location": emissions.get("country"),
+            "hardware_used": summary.get("hardware") or emissions.get("gpu") or emissions.get("cpu")}
+
+
+def _environment(summary: dict | None) -> str:
+    if not summary:
+        return "Not recorded."
+    rows = [("hardware", summary.get("hardware", "not recorded")),
+            ("processes", summary.get("processes")),
+            ("hours", round(summary.get("wall_time_s", 0) / 3600, 3))]
+    emissions = summary.get("emissions")
+    if emissions:
+        rows += [("region (grid carbon intensity)", emissions.get("country")),
+                 ("energy (kWh)", float(f"{emissions['energy_kwh']:.3g}")),
+                 ("CO2 equivalent (g)", _grams(emissions["co2_eq_kg"])),
+                 ("method", "CodeCarbon offline tracker (an estimate from hardware power and the region's grid)")]
+    else:
+        rows.append(("CO2 equivalent", "not measured (set `pretrain.carbon_country` to record it)"))
+    return _table(rows)
+
+
+def _evaluation(results: dict | None) -> str:
+    if not results:
+        return "No downstream evaluation was run."
+    per_type = [f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}" for k, v in entry["per_label_f1"].items())
+                for task, by_model in results["tasks"].items() for entry in by_model.values()]
+    return (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
+            f"{markdown_table(results['tasks'], list(results['models']))}\n\n"
+            "Test F1 per entity type or label (mean): " + "; ".join(per_type))
+
+
+def _eval_results(results: dict | None) -> list[EvalResult] | None:
+    if not results:
+        return None
+    # one line per task: the mean headline over seeds (model-index has no field for the spread)
+    return [EvalResult(task_type="token-classification" if e["type"] == "ner" else "text-classification",
+                       dataset_type=task, dataset_name=task, dataset_split="test", metric_type=e["headline"],
+                       metric_name=(f"{LABELS[e['headline']]}{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}"
+                                    f", mean of {len(e['seeds'])} seeds"),
+                       metric_value=round(e["test"][e["headline"]]["mean"], 4))
+            for task, by_model in results["tasks"].items() for e in by_model.values()]
+
+
+def widget_text(language: list[str], mask_token: str) -> str:
+    return WIDGET_TEXTS.get((language or ["en"])[0], WIDGET_TEXTS["en"]).format(mask=mask_token)
+
+
+def _usage(inputs: CardInputs) -> str:
+    blocks = []
+    if inputs.auto_class == "AutoModelForMaskedLM":
+        blocks.append(f"""```python
+from transformers import pipeline
+
+model_id = "{inputs.name}"  # this folder's path, or its hub id once uploaded
+fill = pipeline("fill-mask", model=model_id)
+print(fill("{widget_text(inputs.language, inputs.tokenizer.mask_token)}"))
+```""")
+    for head in inputs.heads:
+        task = PIPELINE_TAGS[head.auto_class]
+        extra = ', aggregation_strategy="simple"' if task == "token-classification" else ""
+        blocks.append(f"""The model fine-tuned on {head.task} is in the subfolder `{head.subfolder}`:
+
+```python
+from transformers import {head.auto_class}, AutoTokenizer, pipeline
+
+model_id = "{inputs.name}"
+model = {head.auto_class}.from_pretrained(model_id, subfolder="{head.subfolder}")
+tokenizer = AutoTokenizer.from_pretrained(model_id, subfolder="{head.subfolder}")
+run = pipeline("{task}", model=model, tokenizer=tokenizer{extra})
+print(run("The patient was given aspirin for the fever."))
+```""")
+    return "\n\n".join(blocks) or "No usage example: this folder holds no model kind medforge knows how to run."
+
+
+def _limitations(stats: dict | None) -> str:
+    pii = (stats or {}).get("pii")
+    if pii:
+        found = ", ".join(f"{k} {v}" for k, v in pii.get("found", {}).items()) or "none"
+        screening = (f"The corpus was screened for personal data before training (policy: {pii.get('policy')}); "
+                     f"items found: {found}. Screening by patterns misses what it has no pattern for: names "
+                     "without a title, rare identifiers, free-text descriptions of a person.")
+    else:
+        screening = ("The corpus was **not** screened for personal or health information by medforge. Do not "
+                     "share this model if its corpus held patient data, until it has been screened.")
+    return f"""This model was trained on the corpus above only. It has not been checked for clinical safety and
+must not be used for diagnosis or treatment decisions. Masked language models can reproduce passages of
+their training text, including personal data it contained.
+
+{screening}"""
+
+
+def build_card(inputs: CardInputs) -> ModelCard:
+    config = inputs.model_config
+    pipeline_tag = PIPELINE_TAGS[inputs.auto_class]
+    data = ModelCardData(language=inputs.language, license=inputs.license, library_name="transformers",
+                         pipeline_tag=pipeline_tag, tags=["medforge", "biomedical", "clinical", pipeline_tag],
+                         datasets=inputs.datasets or None, model_name=inputs.name,
+                         eval_results=_eval_results(inputs.results),
+                         co2_eq_emissions=_emissions_metadata(inputs.pretrain_summary),
+                         widget=[{"text": widget_text(inputs.language, inputs.tokenizer.mask_token)}]
+                         if pipeline_tag == "fill-mask" else None)
+    plots = "\n\n".join(f"![{caption}]({path})" for caption, path in inputs.plots.items())
+    samples = ""
+    if inputs.samples:
+        samples = "\n\n## Sample training texts\n\nShown because the export asked for them " \
+                  "(`export.sample_texts`):\n\n" + "\n".join(f"> {s}\n" for s in inputs.samples)
     content = f"""---
 {data.to_yaml()}
 ---
 
-# {name}
+# {inputs.name}
 
-{description or "A masked language model pre-trained with medforge."}
+{inputs.description or "A masked language model pre-trained with medforge."}
 
 ## Architecture
 
-{_FAMILY_NAMES.get(model_config.model_type, model_config.model_type)} encoder, saved as `{(model_config.architectures or ["a masked language model"])[0]}`.
+{_FAMILY_NAMES.get(config.model_type, config.model_type)} encoder, saved as `{(config.architectures or ["?"])[0]}`.
 
-{_architecture(model_config)}
+{_architecture(config)}
 
 ## Training data
 
-{_corpus(corpus_stats)}
+{_corpus(inputs.corpus_stats)}
+
+## Tokenizer
+
+{_tokenizer(inputs.tokenizer, inputs.tokenizer_cfg)}
 
 ## Training procedure
 
 Masked language modelling with dynamic masking, packed sequences, AdamW with linear warmup and decay.
 
-{_hyperparameters(pretrain_cfg, pretrain_summary)}
+{_hyperparameters(inputs.pretrain_cfg, inputs.pretrain_summary)}
 
 ## Evaluation
 
-{evaluation}
+{_evaluation(inputs.results)}
+
+{plots}
+
+## Environmental impact
+
+{_environment(inputs.pretrain_summary)}
 
 ## Usage
 
-```python
-from transformers import pipeline
-
-fill = pipeline("fill-mask", model="PATH_TO_THIS_FOLDER")
-print(fill("The patient was treated with {mask_token}."))
-```
+{_usage(inputs)}
 
 ## Limitations and data use
 
-This model was trained on the corpus above only; it has not been checked for clinical safety and
-must not be used for diagnosis. The corpus was not screened for personal health information by
-this export: check the corpus report before sharing the model.
+{_limitations(inputs.corpus_stats)}{samples}
 """
     return ModelCard(content)

@@ -30,7 +30,7 @@ from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.carbon import Emissions
 from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
 from medforge.pretrain.config import PretrainConfig
-from medforge.pretrain.plots import plot_history
+from medforge.pretrain.plots import FILENAME as CURVES, plot_history
 from medforge.progress import bar
 from medforge.tokenizer.special import check_special_tokens
 
@@ -337,11 +337,12 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,
                "global_batch": cfg.batch_size * accum * world, "grad_accum": accum, "processes": world,
+               "hardware": f"{world} x {meta.hardware()}",
                "data": {"train": train_stats, "validation": val_stats,
                         **({"train_short": data["short_stats"]} if cfg.short_seq_len else {})},
                "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None,
                "emissions": carbon}
     summary["mfu"] = summary["tflops"] / (peak * world) if peak else None
     meta.write_json(ctx.out / "train_summary.json", summary)
-    plot_history(history.rows, ctx.out / "loss_curve.png", described)
+    plot_history(history.rows, ctx.out / CURVES, described)
     return summary

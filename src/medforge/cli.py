@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
     fm.add_argument("--targets", nargs="+", help="rank only these words (each must be one vocabulary entry)")
 
+    cf = sub.add_parser("convert-fairseq", help="convert a fairseq RoBERTa checkpoint to a Hugging Face folder",
+                        description="Convert a fairseq RoBERTa/CamemBERT checkpoint folder (model.pt, dict.txt, and "
+                                    "encoder.json + vocab.bpe or sentencepiece.bpe.model) to a Hugging Face folder; "
+                                    "logits and token ids are checked against fairseq's definitions.")
+    cf.add_argument("folder", help="the fairseq checkpoint folder")
+    cf.add_argument("--out", required=True, help="output folder")
+
     tg = sub.add_parser("tag", help="find entities in raw text files with a fine-tuned NER model",
                         description="Tag raw text files with a model fine-tuned by medforge evaluate: entities "
                                     "with character offsets, as OUT/<name>.jsonl and brat OUT/<name>.ann (+ .txt).")
@@ -177,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, n in counts.items():
                 print(f"{name}: {n} entities")
             print(f"written to {args.out}/ (.jsonl with character offsets, brat .ann and .txt)")
+            return 0
+        if args.command == "convert-fairseq":
+            from medforge.export.fairseq import convert
+
+            result = convert(args.folder, args.out)
+            print(f"converted to {result['path']} ({result['layers']} layers, vocabulary {result['vocab']}, "
+                  f"{result['bpe']} BPE): equal logits (max difference {result['max_logit_diff']:.1e}) and equal "
+                  "token ids")
             return 0
         if args.command == "tasks":
             from medforge.evaluate.commands import tasks_command

@@ -16,6 +16,8 @@ class ExportConfig:
     datasets: list[str] = opt([], "Hub ids of the training corpora, for the card's metadata.")
     sample_texts: int = opt(0, "Corpus documents quoted in the card (validation split, first N). Off by default: "
                                "clinical data agreements usually forbid publishing any.")
+    onnx: bool = opt(False, "Also write onnx/model.onnx (dynamic batch and length), checked with onnxruntime "
+                            "against PyTorch (the onnx extra).")
 
     def validate(self, source: str) -> None:
         if self.sample_texts < 0:

@@ -162,10 +162,15 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
     card.save(out / "README.md")
 
     diffs = verify_in_fresh_process(jobs)
+    onnx_diff = None
+    if cfg.onnx:
+        from medforge.export.onnx import export_onnx
+
+        onnx_diff = export_onnx(model, tokenizer, out, sample_inputs(tokenizer, cfg.language))
     logger.info("exported to %s; reloaded in a fresh process by plain transformers: max logit difference %.1e",
                 out, max(diffs))
     return {"path": str(out), "max_logit_diff": max(diffs), "parameters": model.num_parameters(),
-            "heads": [h.subfolder for h in heads]}
+            "heads": [h.subfolder for h in heads], "onnx_max_logit_diff": onnx_diff}
 
 
 def run(cfg: ExportConfig, ctx) -> dict:

@@ -7,6 +7,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from medforge import paths
 from medforge.errors import InputError, MedforgeError
+from medforge.progress import bar
 
 
 def load(model: str):
@@ -30,7 +31,7 @@ def fill_mask(tokenizer, model, texts: list[str], top_k: int = 5, batch_size: in
     for text in texts:
         if mask not in text:
             raise InputError(f"no {mask} in {text!r}; mark the word to predict with {mask}")
-    for start in range(0, len(texts), batch_size):
+    for start in bar(range(0, len(texts), batch_size), desc="fill-mask", unit="batch", leave=False):
         chunk = texts[start:start + batch_size]
         batch = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True)
         probs = model(**batch).logits.float().softmax(-1)

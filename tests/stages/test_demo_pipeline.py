@@ -55,7 +55,8 @@ def test_every_stage_leaves_outputs_config_meta_and_marker(run_dir):
         info = json.loads((out / "meta.json").read_text())
         assert {"versions", "git", "seed", "input_fingerprints", "wall_time_s", "key"} <= set(info)
     assert yaml.safe_load((run_dir / "pretrain" / "config.yaml").read_text())["pretrain"]["max_steps"] == 20
-    assert (run_dir / "prepare" / "train.parquet").is_file() and (run_dir / "prepare" / "stats.json").is_file()
+    assert (run_dir / "prepare" / "shards" / "train-00000.parquet").is_file()
+    assert (run_dir / "prepare" / "corpus_report.md").is_file()
     assert json.loads((run_dir / "prepare" / "meta.json").read_text())["input_fingerprints"]
     assert (run_dir / "tokenizer" / "tokenizer.json").is_file()
     assert sorted(p.name for p in (run_dir / "pretrain").glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-20"]

@@ -4,12 +4,46 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
+# C0/C1 controls other than tab and newline, and the BOM / zero-width no-break space
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
+_BLANK_LINES = re.compile(r" ?\n[ \n]*")
+# what UTF-8 read as Latin-1/cp1252 looks like: only documents showing it go through ftfy (slow)
+_MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
+# ASCII printable (except space) -> full-width forms, as JMedRoBERTa's input requires
+_FULLWIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
+_FULLWIDTH[0x20] = 0x3000
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    form: str = "NFC"  # NFC | NFKC | none
+    fullwidth: bool = False
+    lowercase: bool = False
+    fix_mojibake: bool = False
+
+    def __call__(self, text: str) -> tuple[str, bool]:
+        """The normalised text, and whether mojibake was repaired."""
+        repaired = False
+        if self.fix_mojibake and _MOJIBAKE_HINT.search(text):
+            import ftfy
+
+            fixed = ftfy.fix_encoding(text)
+            repaired, text = fixed != text, fixed
+        if self.form != "none":
+            text = unicodedata.normalize(self.form, text)
+        text = _CONTROLS.sub("", text)
+        if self.lowercase:
+            text = text.lower()
+        text = _BLANK_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+        if self.fullwidth:
+            text = text.translate(_FULLWIDTH)
+        return text, repaired
 
 
 def normalize(text: str, form: str = "NFC") -> str:
-    """Unicode-normalise, fold runs of spaces (including no-break and ideographic) to one, strip the ends."""
-    if form != "none":
-        text = unicodedata.normalize(form, text)
-    return _SPACES.sub(" ", text).strip()
+    """Unicode-normalise, drop control characters, fold runs of spaces (no-break and ideographic
+    included) to one, strip the ends."""
+    return Normalizer(form)(text)[0]

@@ -1,65 +1,317 @@
-"""The prepare stage: read every input, normalise, drop empty documents, split by document.
+"""The prepare stage: read every source, normalise, filter, screen, deduplicate, split, report.
 
-Every document read is accounted for: kept (in one split) or dropped with a reason, per source.
+Streaming: documents flow in batches through ``Processor`` (in worker processes if asked), then
+through the decisions that need the corpus so far (exact and near duplicates, split, sampling
+weight), into Parquet shards. Memory holds the duplicate indexes, not the corpus. Every block of
+``shard_docs`` documents read is a shard with a marker; a rerun resumes after the last marked
+shard, rebuilding the indexes from the shards' saved state, and writes the same shards as an
+uninterrupted run.
+
+Every document read is accounted for, per source: kept in one split, or dropped with a reason.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import json
+import multiprocessing
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 
 from medforge import log, meta, paths
-from medforge.progress import bar
-from medforge.corpus.config import PrepareConfig
-from medforge.corpus.normalize import normalize
-from medforge.corpus.readers import read_documents
-from medforge.corpus.split import assign
-from medforge.corpus.store import SPLITS, SplitWriter
+from medforge.corpus.config import PrepareConfig, SourceConfig
+from medforge.corpus.dedup import NearDuplicates
+from medforge.corpus.process import Processed, Processor, init_worker, process_batch
+from medforge.corpus.readers import Counts, expand, read_documents
+from medforge.corpus.report import write_report
+from medforge.corpus.split import assign, copies
+from medforge.corpus.store import SHARDS, SPLITS, SplitWriter, shard_name
 from medforge.errors import InputError
+from medforge.progress import bar
 
 logger = log.get("prepare")
+BATCH = 256
+Ref = tuple[str, str, int]  # source, file, position
+
+
+def documents(source: SourceConfig, cfg: PrepareConfig, counts: Counts) -> Iterator[tuple[str, int, str]]:
+    """(file, position, raw text) of every document of a source."""
+    if source.hub_dataset:
+        import datasets
+
+        rows = datasets.load_dataset(source.hub_dataset, split=source.hub_split, streaming=True)
+        for i, row in enumerate(rows, start=1):
+            if source.text_column not in row:
+                raise InputError(f"{source.hub_dataset}: no column '{source.text_column}' (columns: {sorted(row)}); "
+                                 "set the source's 'text_column'")
+            yield source.hub_dataset, i, row[source.text_column] or ""
+        return
+    for pattern in source.paths:
+        for path in expand(paths.resolve(pattern)):
+            counts.files += 1
+            for position, text in read_documents(path, counts, text_field=source.text_field,
+                                                 text_column=source.text_column, paragraphs=source.paragraphs,
+                                                 invalid_utf8=cfg.invalid_utf8):
+                yield str(path), position, text
+
+
+class Tally:
+    """What happened to one source's documents, in one shard or in total."""
+
+    FIELDS = ("read", "kept_train", "kept_validation", "kept_test", "train_rows", "words", "characters",
+              "pii_documents_kept")
+
+    def __init__(self, data: dict | None = None):
+        data = data or {}
+        self.counts = Counter({k: data.get(k, 0) for k in self.FIELDS})
+        self.dropped = Counter(data.get("dropped", {}))
+        self.repaired = Counter(data.get("repaired", {}))
+        self.pii = Counter(data.get("pii", {}))
+        self.languages = Counter(data.get("languages", {}))
+        self.pii_examples: list[str] = list(data.get("pii_examples", []))
+
+    def add(self, other: Tally, examples: int) -> None:
+        for mine, theirs in ((self.counts, other.counts), (self.dropped, other.dropped),
+                             (self.repaired, other.repaired), (self.pii, other.pii),
+                             (self.languages, other.languages)):
+            mine.update(theirs)
+        self.pii_examples = (self.pii_examples + other.pii_examples)[:examples]
+
+    def to_dict(self) -> dict:
+        return {**self.counts, "dropped": dict(self.dropped), "repaired": dict(self.repaired), "pii": dict(self.pii),
+                "languages": dict(self.languages), "pii_examples": self.pii_examples}
+
+
+class Dedup:
+    """Exact keys and the near-duplicate index, with the reference of every kept document."""
+
+    def __init__(self, cfg: PrepareConfig):
+        self.cfg = cfg
+        self.exact: dict[bytes, int] = {}
+        self.near = NearDuplicates(cfg.near_threshold, cfg.num_perm) if cfg.dedup_near else None
+        self.near_refs: list[int] = []  # near index -> kept document index (texts shorter than a shingle have none)
+        self.refs: list[Ref] = []
+        self._new: list[tuple[bytes, np.ndarray | None]] = []
+
+    def check(self, doc: Processed, ref: Ref) -> tuple[str, int, float] | None:
+        """('exact' | 'near', index of the kept document it repeats, similarity), or None (and it is kept)."""
+        if self.cfg.dedup_exact and doc.key in self.exact:
+            return "exact", self.exact[doc.key], 1.0
+        if self.near is not None and doc.signature is not None:
+            found = self.near.check(doc.signature)
+            if found:
+                return "near", self.near_refs[found[0]], found[1]
+        self.remember(doc.key, doc.signature, ref)
+        return None
+
+    def remember(self, key: bytes, signature: np.ndarray | None, ref: Ref) -> None:
+        index = len(self.refs)
+        self.refs.append(ref)
+        self.exact.setdefault(key, index)
+        if self.near is not None and signature is not None:
+            self.near.add(signature)
+            self.near_refs.append(index)
+        self._new.append((key, signature))
+
+    def save(self, path: Path) -> None:
+        """The documents kept since the last save: enough to rebuild the indexes on resume."""
+        empty = np.zeros(self.cfg.num_perm, dtype=np.uint32)
+        refs = self.refs[len(self.refs) - len(self._new):]
+        np.savez(path, keys=np.frombuffer(b"".join(k for k, _ in self._new), dtype=np.uint8).reshape(-1, 16),
+                 signatures=np.array([empty if s is None else s for _, s in self._new], dtype=np.uint32
+                                     ).reshape(-1, self.cfg.num_perm),
+                 has_signature=np.array([s is not None for _, s in self._new], dtype=bool),
+                 refs=np.array([json.dumps(r, ensure_ascii=False) for r in refs], dtype=str))
+        self._new = []
+
+    def load(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as state:
+            for key, signature, has, ref in zip(state["keys"], state["signatures"], state["has_signature"],
+                                                state["refs"]):
+                self.remember(key.tobytes(), signature if has else None, tuple(json.loads(str(ref))))
+        self._new = []
+
+
+def _processed(cfg: PrepareConfig, batches: Iterator[list]) -> Iterator[tuple[list, list[Processed]]]:
+    """Each batch of (source, file, position, raw) with its processed documents, in order."""
+    if cfg.workers == 1:
+        processor = Processor(cfg)
+        for batch in batches:
+            yield batch, [processor(raw) for *_, raw in batch]
+        return
+    pending = []
+
+    def texts():
+        for batch in batches:
+            pending.append(batch)
+            yield [raw for *_, raw in batch]
+
+    with multiprocessing.get_context("spawn").Pool(cfg.workers, initializer=init_worker, initargs=(cfg,)) as pool:
+        for done in pool.imap(process_batch, texts()):
+            yield pending.pop(0), done
+
+
+class Shards:
+    """The shard in progress: its writers, tallies and duplicate clusters; finished with a marker."""
+
+    def __init__(self, folder: Path, cfg: PrepareConfig):
+        self.folder, self.cfg, self.index = folder / SHARDS, cfg, 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._open()
+
+    def _open(self) -> None:
+        self.writers = {s: SplitWriter(self.folder / shard_name(s, self.index, "parquet")) for s in SPLITS}
+        self.tallies: dict[str, Tally] = defaultdict(Tally)
+        self.clusters: list[dict] = []
+
+    def finished(self) -> list[dict]:
+        """The markers of the finished shards, in order, up to the first gap."""
+        markers = []
+        while (self.folder / shard_name("shard", len(markers), "json")).is_file():
+            markers.append(json.loads((self.folder / shard_name("shard", len(markers), "json")).read_text()))
+        return markers
+
+    def resume(self, markers: list[dict], dedup: Dedup) -> None:
+        for index in range(len(markers)):
+            dedup.load(self.folder / shard_name("state", index, "npz"))
+        self.index = len(markers)
+        for stale in self.folder.glob(f"*-{self.index:05d}.*"):  # the interrupted shard's partial files
+            stale.unlink()
+        self._open()
+
+    def close(self, dedup: Dedup, position: int) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        dedup.save(self.folder / shard_name("state", self.index, "npz"))
+        with (self.folder / shard_name("clusters", self.index, "jsonl")).open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(c, ensure_ascii=False) + "\n" for c in self.clusters)
+        marker = {"index": self.index, "documents_read_after": position,
+                  "rows": {s: w.rows for s, w in self.writers.items()},
+                  "tallies": {k: t.to_dict() for k, t in self.tallies.items()}}
+        meta.write_json(self.folder / shard_name("shard", self.index, "json"), marker)
+        self.index += 1
+        self._open()
 
 
 def run(cfg: PrepareConfig, ctx) -> dict:
-    for path in cfg.inputs:  # fail on a missing file before writing anything
-        if not paths.resolve(path).is_file():
-            raise InputError(f"{paths.resolve(path)}: corpus file not found; fix 'prepare.inputs'")
-    writers = {split: SplitWriter(ctx.out, split) for split in SPLITS}
-    sources = {}
-    totals: Counter = Counter()
-    try:
-        for path in cfg.inputs:
-            counts: Counter = Counter()
-            for lineno, raw in bar(read_documents(path, cfg.text_field), desc=f"prepare {path}",
-                                   unit=" docs", leave=False):
-                counts["read"] += 1
-                text = normalize(raw, cfg.normalization)
-                if not text:
-                    counts["dropped_empty"] += 1
+    sources = cfg.all_sources()
+    for source in sources:  # fail on a missing file before writing anything
+        for pattern in source.paths:
+            expand(paths.resolve(pattern))
+    dedup = Dedup(cfg)
+    shards = Shards(ctx.out, cfg)
+    markers = shards.finished() if cfg.resume else []
+    skip = markers[-1]["documents_read_after"] if markers else 0
+    if markers:
+        shards.resume(markers, dedup)
+        logger.info("resuming after %d finished shards (%d documents)", len(markers), skip)
+    reader_counts = {s.label: Counts() for s in sources}
+
+    def stream():
+        position = 0
+        batch = []
+        for source in sources:
+            for file, line, raw in documents(source, cfg, reader_counts[source.label]):
+                position += 1
+                if position <= skip:
                     continue
-                split = assign(text, ctx.seed, cfg.validation_fraction)
-                writers[split].add(text, str(path), lineno)
-                counts[f"kept_{split}"] += 1
-                counts["characters"] += len(text)
-                counts["words"] += len(text.split())
-            sources[str(path)] = dict(counts)
-            totals.update(counts)
-    finally:
-        for writer in writers.values():
-            writer.close()
-    kept = totals["kept_train"] + totals["kept_validation"]
+                batch.append((source, file, line, raw))
+                if len(batch) == BATCH or position % cfg.shard_docs == 0:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    position = skip
+    progress = bar(desc="prepare", unit=" docs", initial=skip)
+    for batch, processed in _processed(cfg, stream()):
+        for (source, file, line, _), doc in zip(batch, processed):
+            position += 1
+            _decide(cfg, ctx.seed, source, (source.label, file, line), doc, dedup, shards)
+            if position % cfg.shard_docs == 0:
+                shards.close(dedup, position)
+        progress.update(len(batch))
+    progress.close()
+    shards.close(dedup, position)
+    return _finish(cfg, ctx, sources, shards, reader_counts)
+
+
+def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: Processed, dedup: Dedup,
+            shards: Shards) -> None:
+    tally = shards.tallies[source.label]
+    tally.counts["read"] += 1
+    tally.repaired.update(doc.repairs)
+    tally.pii.update(kind for kind, _ in doc.pii)
+    if doc.pii and len(tally.pii_examples) < cfg.examples:
+        tally.pii_examples += [f"{kind}: {example}" for kind, example in doc.pii][:cfg.examples - len(tally.pii_examples)]
+    if doc.language:
+        tally.languages[doc.language] += 1
+    if doc.dropped:
+        tally.dropped[doc.dropped] += 1
+        return
+    repeated = dedup.check(doc, ref)
+    if repeated:
+        kind, index, similarity = repeated
+        tally.dropped[f"{kind}_duplicate"] += 1
+        shards.clusters.append({"kind": kind, "removed": ref, "kept": dedup.refs[index],
+                                "similarity": round(similarity, 3), "kept_index": index})
+        return
+    split = assign(doc.text, seed, cfg.validation_fraction, cfg.test_fraction)
+    n = copies(doc.text, seed, source.weight) if split == "train" else 1
+    if n == 0:
+        tally.dropped["sampled_out"] += 1
+        return
+    for _ in range(n):
+        shards.writers[split].add(doc.text, *ref)
+    tally.counts[f"kept_{split}"] += 1
+    tally.counts["train_rows"] += n if split == "train" else 0
+    tally.counts["words"] += doc.words
+    tally.counts["characters"] += len(doc.text)
+    tally.counts["pii_documents_kept"] += bool(doc.pii) and cfg.pii_policy == "report"
+
+
+def _finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards, reader_counts: dict) -> dict:
+    totals: dict[str, Tally] = {s.label: Tally() for s in sources}
+    rows = Counter()
+    for marker in shards.finished():
+        rows.update(marker["rows"])
+        for label, data in marker["tallies"].items():
+            totals[label].add(Tally(data), cfg.examples)
+    per_source = {}
+    for source in sources:
+        tally, counts = totals[source.label], reader_counts[source.label]
+        # lines a reader could not turn into documents are documents read and dropped
+        tally.counts["read"] += sum(counts.dropped.values())
+        tally.dropped.update(counts.dropped)
+        tally.repaired.update(counts.repaired)
+        kept = sum(tally.counts[f"kept_{s}"] for s in SPLITS)
+        if tally.counts["read"] != kept + sum(tally.dropped.values()):
+            raise AssertionError(f"{source.label}: documents read != kept + dropped")
+        per_source[source.label] = {**tally.to_dict(), "files": counts.files, "skipped_files": counts.skipped_files,
+                                    "first_positions": counts.first_positions, "weight": source.weight,
+                                    "details": source.details}
+    report = write_report(ctx.out, cfg, per_source, dict(rows), shards.folder)
+    kept = report["totals"]["kept"]
     if kept == 0:
-        raise InputError(f"empty corpus: no document left in {', '.join(map(str, cfg.inputs))} "
-                         f"({totals['read']} read, {totals['dropped_empty']} empty); add text to 'prepare.inputs'")
-    if totals["kept_train"] == 0:
-        raise InputError(f"every document went to validation ({kept} kept); lower "
-                         f"'prepare.validation_fraction' or add documents")
-    assert totals["read"] == kept + totals["dropped_empty"], "a document was neither kept nor counted as dropped"
-    stats = {"sources": sources, "totals": dict(totals),
-             "splits": {s: totals[f"kept_{s}"] for s in SPLITS}}
-    meta.write_json(ctx.out / "stats.json", stats)
-    logger.info("corpus: %d documents read, %d kept (train %d, validation %d), %d empty dropped",
-                totals["read"], kept, totals["kept_train"], totals["kept_validation"], totals["dropped_empty"])
-    if totals["kept_validation"] == 0:
+        raise InputError(f"empty corpus: no document left in {', '.join(per_source)} "
+                         f"({report['totals']['read']} read, dropped: {report['totals']['dropped']}); "
+                         f"see {ctx.out / 'corpus_report.md'}")
+    if rows["train"] == 0:
+        raise InputError(f"every document went to validation or test ({kept} kept); lower "
+                         "'prepare.validation_fraction' or add documents")
+    with_pii = report["totals"]["pii_documents_kept"]
+    if with_pii / kept > cfg.pii_max_fraction and not cfg.pii_allow:
+        raise InputError(f"personal data gate: {with_pii} of {kept} kept documents hold personal data "
+                         f"({', '.join(f'{k} {v}' for k, v in report['totals']['pii'].items())}); see the masked "
+                         f"examples in {ctx.out / 'corpus_report.md'}; set 'prepare.pii_policy' to redact or drop, "
+                         "or 'prepare.pii_allow: true' if this data may be used")
+    if rows["validation"] == 0:
         logger.warning("the validation split is empty: held-out loss cannot be measured; "
                        "raise 'prepare.validation_fraction' or add documents")
-    return stats
+    logger.info("corpus: %d documents read, %d kept (train %d rows, validation %d, test %d); dropped %s",
+                report["totals"]["read"], kept, rows["train"], rows["validation"], rows["test"],
+                report["totals"]["dropped"])
+    return {"totals": {k: v for k, v in report["totals"].items() if not isinstance(v, (dict, list))},
+            "splits": report["splits"]}

@@ -15,5 +15,15 @@ def split_score(text: str, seed: int) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def assign(text: str, seed: int, validation_fraction: float) -> str:
-    return "validation" if split_score(text, seed) < validation_fraction else "train"
+def assign(text: str, seed: int, validation_fraction: float, test_fraction: float = 0.0) -> str:
+    score = split_score(text, seed)
+    if score < validation_fraction:
+        return "validation"
+    return "test" if score < validation_fraction + test_fraction else "train"
+
+
+def copies(text: str, seed: int, weight: float) -> int:
+    """How many times a training document is written under a source's sampling weight: the integer part,
+    plus one with the fractional part's probability, drawn from the text (so reruns agree)."""
+    whole = int(weight)
+    return whole + (split_score(text, seed + 1) < weight - whole)

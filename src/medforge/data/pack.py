@@ -13,10 +13,9 @@ import shutil
 from pathlib import Path
 
 import datasets
-import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
 
-from medforge.corpus.store import split_path
+from medforge.corpus.store import count_rows, split_files
 from medforge.data.packers import pack_docs, unit_cuts
 from medforge.tokenizer.japanese import preprocessor
 
@@ -36,7 +35,7 @@ def word_starts(word_ids: list[int | None]) -> list[int]:
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack") -> Dataset:
     """One row per document: token ids (no special tokens), word-start flags and unit cuts, tokenized
     in batches by ``datasets``."""
-    docs = Dataset.from_parquet(str(split_path(corpus_dir, split)), cache_dir=str(cache_dir))
+    docs = Dataset.from_parquet([str(p) for p in split_files(corpus_dir, split)], cache_dir=str(cache_dir))
     prepare = preprocessor(tokenizer)
     offsets = mode in ("sentence", "line")
 
@@ -60,7 +59,7 @@ def _stats(n_docs: int, doc_tokens: int, n_seq: int, real: int, seq_len: int) ->
 def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path,
                  mode: str = "pack") -> tuple[Dataset, dict]:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats."""
-    if pq.ParquetFile(split_path(corpus_dir, split)).metadata.num_rows == 0:
+    if count_rows(corpus_dir, split) == 0:
         # an empty split (validation_fraction 0); datasets can neither read nor reload zero-row files
         return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
             _stats(0, 0, 0, 0, seq_len)

@@ -63,17 +63,15 @@ def _architecture(config) -> str:
                    ("max sequence length", config.max_position_embeddings - position_offset(config))])
 
 
-def _corpus(stats: dict | None) -> str:
-    if not stats:
-        return "Not recorded: this model was exported from a folder without the run's corpus statistics."
+def _corpus(report: dict | None) -> str:
+    if not report:
+        return "Not recorded: this model was exported from a folder without the run's corpus report."
     lines = ["| corpus | details | size |", "|---|---|---|"]
-    for source, c in stats["sources"].items():
-        dropped = {k.removeprefix("dropped_"): v for k, v in c.items() if k.startswith("dropped_") and v}
-        details = (f"{c.get('kept_train', 0)} train / {c.get('kept_validation', 0)} validation documents of "
-                   f"{c.get('read', 0)} read" + (f"; dropped: {', '.join(f'{k} {v}' for k, v in dropped.items())}"
-                                                 if dropped else ""))
-        lines.append(f"| {source} | {details} | {c.get('words', 0):,} words, {c.get('characters', 0):,} characters |")
-    return "\n".join(lines)
+    lines += [f"| {r['corpus']} | {r['details']} | {r['size']} |" for r in report["training_data"]]
+    t = report["totals"]
+    dropped = ", ".join(f"{k} {v}" for k, v in t["dropped"].items()) or "none"
+    return "\n".join(lines) + (f"\n\n{t['kept']:,} documents kept of {t['read']:,} read (dropped: {dropped}); "
+                               f"splits: {', '.join(f'{k} {v:,}' for k, v in report['splits'].items() if v)}.")
 
 
 def _tokenizer(tokenizer, tokenizer_cfg: dict | None) -> str:

@@ -52,7 +52,7 @@ def source_of(path: str | Path, tokenizer: str | Path | None = None) -> Source:
     path = Path(path)
     if (path / "pretrain" / "model" / "config.json").is_file():
         return Source(path / "pretrain" / "model", Path(tokenizer or path / "pretrain" / "model"),
-                      _existing(path / "prepare", "stats.json"), _existing(path / "tokenizer", "config.yaml"),
+                      _existing(path / "prepare", "corpus_report.json"), _existing(path / "tokenizer", "config.yaml"),
                       path / "pretrain", _existing(path / "evaluate", "results.json"))
     if _CHECKPOINT.match(path.name) and (path / "model.safetensors").is_file():
         run = path.parent.parent
@@ -60,7 +60,7 @@ def source_of(path: str | Path, tokenizer: str | Path | None = None) -> Source:
         found = next((c for c in candidates if (c / "tokenizer_config.json").is_file()), None)
         if found is None:
             raise InputError(f"{path}: no tokenizer found in {', '.join(map(str, candidates))}; pass --tokenizer DIR")
-        return Source(path, found, _existing(run / "prepare", "stats.json"), _existing(run / "tokenizer", "config.yaml"),
+        return Source(path, found, _existing(run / "prepare", "corpus_report.json"), _existing(run / "tokenizer", "config.yaml"),
                       path.parent)
     if (path / "config.json").is_file():
         return Source(path, Path(tokenizer or path))
@@ -152,7 +152,7 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
             plots[caption] = name
 
     summary = _read_json(source.pretrain, "train_summary.json")
-    corpus = _read_json(source.prepare, "stats.json")
+    corpus = _read_json(source.prepare, "corpus_report.json")
     card = build_card(CardInputs(
         name=cfg.model_name, description=cfg.description, language=cfg.language, license=cfg.license,
         model_config=model.config, auto_class=cls, tokenizer=tokenizer, datasets=cfg.datasets,

@@ -1,44 +1,164 @@
 from __future__ import annotations
 
+import gzip
 import json
+import random
 
 import pyarrow.parquet as pq
 import pytest
 
-from medforge.corpus.config import PrepareConfig
+from medforge.corpus import prepare
+from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.prepare import run
+from medforge.corpus.store import split_files
 from medforge.errors import InputError
 from medforge.pipeline import StageContext
 
+WORDS = ("patient fièvre toux dyspnée radiographie traitement amoxicilline évolution douleur thoracique abdomen "
+         "nausée vomissement céphalée examen biologie créatinine hémoglobine scanner opacité").split()
 
-def ctx_for(tmp_path, seed=0):
-    out = tmp_path / "out"
-    out.mkdir()
+
+def corpus(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(40)) + f" dossier {i}." for i in range(n)]
+
+
+def ctx_for(tmp_path, name="out", seed=0):
+    out = tmp_path / name
+    out.mkdir(exist_ok=True)
     return StageContext(run_dir=tmp_path, out=out, seed=seed, upstream={})
 
 
-def test_every_document_is_kept_or_counted(tmp_path):
-    (tmp_path / "a.txt").write_text("\n".join(["doc %d" % i if i % 5 else "  " for i in range(100)]) + "\n")
-    (tmp_path / "b.jsonl").write_text('{"text": "json doc"}\n{"text": ""}\n')
-    cfg = PrepareConfig(inputs=[str(tmp_path / "a.txt"), str(tmp_path / "b.jsonl")], validation_fraction=0.2)
-    stats = run(cfg, ctx_for(tmp_path))
-    a = stats["sources"][str(tmp_path / "a.txt")]
-    assert a["read"] == 100 and a["dropped_empty"] == 20 and a["kept_train"] + a["kept_validation"] == 80
-    assert stats["totals"]["read"] == 102 and stats["totals"]["dropped_empty"] == 21
-    rows = {s: pq.read_table(tmp_path / "out" / f"{s}.parquet").to_pylist() for s in ("train", "validation")}
-    assert len(rows["train"]) + len(rows["validation"]) == 81
-    assert {r["text"] for r in rows["train"]}.isdisjoint(r["text"] for r in rows["validation"])
-    assert rows["validation"] and all(r["source"] and r["line"] >= 1 for r in rows["train"])
-    assert json.loads((tmp_path / "out" / "stats.json").read_text()) == stats
+def rows(folder, split="train") -> list[dict]:
+    return [r for p in split_files(folder, split) for r in pq.read_table(p).to_pylist()]
 
 
-def test_empty_corpus_is_a_clear_error(tmp_path):
+def report(folder) -> dict:
+    return json.loads((folder / "corpus_report.json").read_text())
+
+
+def test_every_document_is_kept_or_counted_by_reason_and_source(tmp_path):
+    docs = corpus(60)
+    a = docs[:40] + ["", "  ", docs[3], "court"]  # empty, blank, exact duplicate, too short
+    (tmp_path / "a.txt").write_text("\n".join(a) + "\n", encoding="utf-8")
+    near = docs[10].replace("dossier 10", "dossier 10 bis")  # across sources
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress("".join(
+        json.dumps({"text": t}) + "\n" for t in docs[40:] + [near, docs[0]]).encode()))
+    cfg = PrepareConfig(sources=[SourceConfig(name="a", paths=[str(tmp_path / "a.txt")]),
+                                 SourceConfig(name="b", paths=[str(tmp_path / "b.jsonl.gz")])],
+                        min_chars=20, validation_fraction=0.2, test_fraction=0.1)
+    run(cfg, ctx_for(tmp_path))
+    r = report(tmp_path / "out")
+    sa, sb = r["sources"]["a"], r["sources"]["b"]
+    assert sa["read"] == 44 and sa["dropped"] == {"empty": 2, "exact_duplicate": 1, "too_short_chars": 1}
+    assert sb["read"] == 22 and sb["dropped"] == {"near_duplicate": 1, "exact_duplicate": 1}
+    for s in (sa, sb):
+        assert s["read"] == s["kept_train"] + s["kept_validation"] + s["kept_test"] + sum(s["dropped"].values())
+    assert r["duplicates"]["exact"] == 2 and r["duplicates"]["near"] == 1
+    texts = {split: [x["text"] for x in rows(tmp_path / "out", split)] for split in ("train", "validation", "test")}
+    assert sum(map(len, texts.values())) == 60 and all(texts.values())
+    assert len({t for ts in texts.values() for t in ts}) == 60  # no document in two splits
+    md = (tmp_path / "out" / "corpus_report.md").read_text()
+    assert "| a | 44 |" in md and "## Training data" in md and "near" in md
+
+
+def test_planted_near_duplicates_never_cross_splits_and_distinct_texts_survive(tmp_path):
+    docs = corpus(200, seed=1)
+    noisy = [d.replace("patient", "malade", 1) for d in docs[:50]]  # near copies
+    (tmp_path / "c.txt").write_text("\n".join(docs + noisy) + "\n", encoding="utf-8")
+    run(PrepareConfig(inputs=[str(tmp_path / "c.txt")], validation_fraction=0.3), ctx_for(tmp_path))
+    kept = {x["text"] for split in ("train", "validation") for x in rows(tmp_path / "out", split)}
+    assert kept == set(docs)  # every near copy removed, every distinct document kept
+
+
+def test_resume_after_an_interruption_writes_identical_shards(tmp_path, monkeypatch):
+    (tmp_path / "d.txt").write_text("\n".join(corpus(250, seed=2) + corpus(30, seed=2)) + "\n", encoding="utf-8")
+    cfg = PrepareConfig(inputs=[str(tmp_path / "d.txt")], shard_docs=60)
+    run(cfg, ctx_for(tmp_path, "whole"))
+    real, calls = prepare._decide, []
+
+    def dies_in_shard_three(*args):
+        calls.append(1)
+        if len(calls) == 150:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(prepare, "_decide", dies_in_shard_three)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, ctx_for(tmp_path, "cut"))
+    monkeypatch.setattr(prepare, "_decide", lambda *a: (calls.append(1), real(*a))[1])
+    calls.clear()
+    run(cfg, ctx_for(tmp_path, "cut"))
+    assert len(calls) == 280 - 120  # two finished shards were not redone
+    whole, cut = tmp_path / "whole" / "shards", tmp_path / "cut" / "shards"
+    names = sorted(p.name for p in whole.glob("*.parquet"))
+    assert names == sorted(p.name for p in cut.glob("*.parquet")) and len(names) >= 5
+    for name in names:
+        assert pq.read_table(whole / name).equals(pq.read_table(cut / name)), name
+    assert report(tmp_path / "whole")["totals"] == report(tmp_path / "cut")["totals"]
+
+
+def test_split_is_stable_when_documents_are_added_or_reordered(tmp_path):
+    docs = corpus(300, seed=3)
+    (tmp_path / "one.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    (tmp_path / "two.txt").write_text("\n".join(corpus(100, seed=4) + docs[::-1]) + "\n", encoding="utf-8")
+    for name in ("one", "two"):
+        run(PrepareConfig(inputs=[str(tmp_path / f"{name}.txt")]), ctx_for(tmp_path, name))
+    first = {x["text"] for x in rows(tmp_path / "one", "validation")}
+    second = {x["text"] for x in rows(tmp_path / "two", "validation")}
+    assert first and first == second & set(docs)
+
+
+def test_sampling_weights_and_workers(tmp_path):
+    (tmp_path / "small.txt").write_text("\n".join(corpus(100, seed=5)) + "\n", encoding="utf-8")
+    (tmp_path / "big.txt").write_text("\n".join(corpus(400, seed=6)) + "\n", encoding="utf-8")
+    sources = [SourceConfig(name="small", paths=[str(tmp_path / "small.txt")], weight=3.0),
+               SourceConfig(name="big", paths=[str(tmp_path / "big.txt")], weight=0.5)]
+    run(PrepareConfig(sources=sources, validation_fraction=0.0), ctx_for(tmp_path, "one"))
+    r = report(tmp_path / "one")["sources"]
+    assert r["small"]["train_rows"] == 300 and r["small"]["kept_train"] == 100
+    assert 160 < r["big"]["kept_train"] < 240 and r["big"]["dropped"]["sampled_out"] == 400 - r["big"]["kept_train"]
+    run(PrepareConfig(sources=sources, validation_fraction=0.0, workers=2, shard_docs=128), ctx_for(tmp_path, "two"))
+    assert [x["text"] for x in rows(tmp_path / "one")] == [x["text"] for x in rows(tmp_path / "two")]
+
+
+def test_personal_data_policies_and_the_gate(tmp_path):
+    docs = corpus(20, seed=7)
+    docs[3] += " Contact : jeanne.martin@chu-lyon.fr ou 06 12 34 56 78."
+    (tmp_path / "p.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    cfg = PrepareConfig(inputs=[str(tmp_path / "p.txt")], validation_fraction=0.0)
+    with pytest.raises(InputError, match=r"personal data gate: 1 of 20 kept documents.*EMAIL 1, PHONE 1"):
+        run(cfg, ctx_for(tmp_path, "report"))
+    md = (tmp_path / "report" / "corpus_report.md").read_text()
+    assert "jeanne.martin" not in md and "<EMAIL>" in md  # masked examples only
+    cfg.pii_policy = "redact"
+    run(cfg, ctx_for(tmp_path, "redact"))
+    assert any("<EMAIL> ou <PHONE>." in x["text"] for x in rows(tmp_path / "redact"))
+    cfg.pii_policy = "drop"
+    run(cfg, ctx_for(tmp_path, "drop"))
+    assert report(tmp_path / "drop")["sources"][str(tmp_path / "p.txt")]["dropped"] == {"pii": 1}
+    cfg.pii_policy, cfg.pii_allow = "report", True
+    run(cfg, ctx_for(tmp_path, "allowed"))
+
+
+def test_filters_language_and_repetition(tmp_path):
+    english = "The patient was admitted with fever and cough, and treated with antibiotics for a week."
+    french = "Le patient a été admis pour une fièvre et une toux, puis traité par antibiotiques."
+    spam = "buy now " * 40
+    header = "CHU de Nowhere - page 1\n" + french + "\nCHU de Nowhere - page 1\n" + english
+    (tmp_path / "f.txt").write_text("\n\n".join([english, french, spam, header]) + "\n", encoding="utf-8")
+    cfg = PrepareConfig(sources=[SourceConfig(name="f", paths=[str(tmp_path / "f.txt")], paragraphs=True)],
+                        languages=["fr"], max_repeated_ngram_fraction=0.3, validation_fraction=0.0)
+    run(cfg, ctx_for(tmp_path))
+    r = report(tmp_path / "out")["sources"]["f"]
+    assert r["dropped"] == {"language": 2, "repetitive": 1} and r["repaired"] == {"repeated_lines_removed": 1}
+    assert r["languages"]["fr"] == 1
+
+
+def test_empty_corpus_and_missing_inputs_are_clear_errors(tmp_path):
     (tmp_path / "blank.txt").write_text("\n   \n\n")
-    with pytest.raises(InputError, match=r"empty corpus.*3 read, 3 empty"):
+    with pytest.raises(InputError, match=r"empty corpus.*3 read, dropped: \{'empty': 3\}"):
         run(PrepareConfig(inputs=[str(tmp_path / "blank.txt")]), ctx_for(tmp_path))
-
-
-def test_missing_input_fails_before_writing(tmp_path):
     with pytest.raises(InputError, match=r"missing\.txt: corpus file not found"):
-        run(PrepareConfig(inputs=[str(tmp_path / "missing.txt")]), ctx_for(tmp_path))
-    assert not list((tmp_path / "out").iterdir())
+        run(PrepareConfig(inputs=[str(tmp_path / "missing.txt")]), ctx_for(tmp_path, "fresh"))
+    assert not list((tmp_path / "fresh").iterdir())

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import random
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from medforge.corpus.store import SCHEMA
+from medforge.corpus.store import SHARDS, SplitWriter, shard_name
 from medforge.data.pack import build_packed
 from medforge.data.packers import pack_docs
 
@@ -36,10 +34,12 @@ def test_exact_fit_leaves_no_padded_sequence():
 
 def test_build_packed_conserves_tokens(tmp_path, tiny_tokenizer, sample_texts):
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
     docs = sample_texts[:30]
-    pq.write_table(pa.table({"text": docs, "source": ["s"] * 30, "line": list(range(30))}, schema=SCHEMA),
-                   corpus / "train.parquet")
+    for shard, part in enumerate((docs[:20], docs[20:])):  # two shards, read in order
+        writer = SplitWriter(corpus / SHARDS / shard_name("train", shard, "parquet"))
+        for i, text in enumerate(part):
+            writer.add(text, "s", "f", i)
+        writer.close()
     packed, stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "packed")
     doc_tokens = sum(len(tiny_tokenizer(d, add_special_tokens=False)["input_ids"]) for d in docs)
     assert stats["document_tokens"] == doc_tokens and stats["documents"] == 30
@@ -50,7 +50,6 @@ def test_build_packed_conserves_tokens(tmp_path, tiny_tokenizer, sample_texts):
 
 def test_an_empty_split_packs_to_no_sequence(tmp_path, tiny_tokenizer):
     corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    pq.write_table(pa.table({"text": [], "source": [], "line": []}, schema=SCHEMA), corpus / "validation.parquet")
+    (corpus / SHARDS).mkdir(parents=True)  # a split without a shard file: prepare writes none when it is empty
     packed, stats = build_packed(corpus, "validation", tiny_tokenizer, 64, tmp_path / "packed")
     assert len(packed) == 0 and stats["sequences"] == 0 and stats["real_tokens"] == 0

@@ -1,0 +1,124 @@
+"""Exact and near-duplicate detection, streaming: the first document seen is kept, later copies dropped.
+
+Exact: a 128-bit hash of the normalised text. Near: MinHash over character shingles (so it works
+for text without spaces too), computed as one-permutation hashing (each shingle hashed once, the
+minimum kept in one of ``num_perm`` bins, empty bins filled from their neighbour) with numpy, then
+LSH banding tuned to the Jaccard threshold; a candidate counts only if the signatures agree on at
+least ``threshold`` of their bins. Memory grows with the number of documents kept (16 bytes each for
+exact, about ``4 * num_perm`` bytes plus the band index for near), not with the size of the corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_PRIME = np.uint64(0x100000001B3)
+_SHIFT30, _SHIFT27, _SHIFT31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
+def exact_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads the rolling hash's bits over all 64."""
+    h = (h ^ (h >> _SHIFT30)) * _MIX1
+    h = (h ^ (h >> _SHIFT27)) * _MIX2
+    return h ^ (h >> _SHIFT31)
+
+
+def bands_for(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[int, int]:
+    """(bands, rows) minimising weighted false positives and false negatives around ``threshold``. Missed
+    pairs weigh most: every candidate is verified on its whole signature, so a false candidate costs
+    one comparison, a missed one a duplicate left in the corpus."""
+    def area(f, lo, hi, steps=200):
+        width = (hi - lo) / steps
+        return sum(f(lo + (i + 0.5) * width) for i in range(steps)) * width
+
+    best, choice = float("inf"), (1, num_perm)
+    for bands in range(1, num_perm + 1):
+        if num_perm % bands:
+            continue
+        rows = num_perm // bands
+        false_pos = area(lambda s: 1 - (1 - s ** rows) ** bands, 0.0, threshold)
+        false_neg = area(lambda s: (1 - s ** rows) ** bands, threshold, 1.0)
+        loss = (1 - fn_weight) * false_pos + fn_weight * false_neg
+        if loss < best:
+            best, choice = loss, (bands, rows)
+    return choice
+
+
+class MinHasher:
+    def __init__(self, num_perm: int = 128, shingle: int = 7):
+        if num_perm & (num_perm - 1):
+            raise ValueError("num_perm must be a power of two")
+        self.num_perm, self.shingle = num_perm, shingle
+        self._bin_shift = np.uint64(64 - int(math.log2(num_perm)))
+        self._powers = [_PRIME ** np.uint64(j) for j in range(shingle)]
+
+    def signature(self, text: str) -> np.ndarray | None:
+        """uint32[num_perm], or None for a text shorter than one shingle."""
+        compact = " ".join(text.lower().split())
+        codes = np.frombuffer(compact.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        n = len(codes) - self.shingle + 1
+        if n < 1:
+            return None
+        with np.errstate(over="ignore"):
+            h = codes[:n] * self._powers[0]
+            for j in range(1, self.shingle):
+                h += codes[j:j + n] * self._powers[j]
+            h = _mix(h)
+        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+        np.minimum.at(sig, (h >> self._bin_shift).astype(np.intp), (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        empty = sig == np.iinfo(np.uint32).max
+        if empty.any():  # densify: an empty bin borrows the next filled bin's value, shifted by the distance
+            filled = np.flatnonzero(~empty)
+            idx = np.flatnonzero(empty)
+            nxt = filled[np.searchsorted(filled, idx) % len(filled)]
+            distance = (nxt - idx) % self.num_perm
+            sig[idx] = sig[nxt] + (distance * 0x9E3779B1).astype(np.uint32)
+        return sig
+
+
+class NearDuplicates:
+    """LSH index of kept documents' signatures; ``check`` says which kept document a new one repeats."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128):
+        self.threshold = threshold
+        self.bands, self.rows = bands_for(threshold, num_perm)
+        self.num_perm = num_perm
+        self._tables: list[dict[int, int]] = [{} for _ in range(self.bands)]
+        self._signatures = np.zeros((1024, num_perm), dtype=np.uint32)
+        self.size = 0
+
+    def _keys(self, sig: np.ndarray) -> list[int]:
+        return [hash(sig[b * self.rows:(b + 1) * self.rows].tobytes()) for b in range(self.bands)]
+
+    def check(self, sig: np.ndarray) -> tuple[int, float] | None:
+        """(index of the kept document it repeats, estimated Jaccard), or None."""
+        seen = set()
+        for table, key in zip(self._tables, self._keys(sig)):
+            candidate = table.get(key)
+            if candidate is not None and candidate not in seen:
+                seen.add(candidate)
+                similarity = float(np.mean(self._signatures[candidate] == sig))
+                if similarity >= self.threshold:
+                    return candidate, similarity
+        return None
+
+    def add(self, sig: np.ndarray) -> int:
+        if self.size == len(self._signatures):
+            self._signatures = np.concatenate([self._signatures, np.zeros_like(self._signatures)])
+        index = self.size
+        self._signatures[index] = sig
+        for table, key in zip(self._tables, self._keys(sig)):
+            table.setdefault(key, index)
+        self.size += 1
+        return index
+
+    def signatures(self) -> np.ndarray:
+        return self._signatures[:self.size]

@@ -1,0 +1,128 @@
+"""Personal data screening by patterns, in one regular-expression pass per document.
+
+Types: e-mail addresses, phone numbers (French national and +international formats), French
+social security numbers (NIR, accepted only when the two-digit key checks), IBANs (accepted only
+when the ISO 7064 mod-97 check passes), dates of birth in context (né le, date de naissance, DOB,
+born on), postal addresses (a number, a street word and a name, French or English), and person
+names after a title (Dr, Pr, M., Mme, Mlle, Mr, Mrs, Ms, Docteur, Professeur, Monsieur, Madame).
+
+Patterns miss what they have no pattern for; the report says so. Redaction replaces each item by a
+typed placeholder such as ``<EMAIL>``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TYPES = ("EMAIL", "PHONE", "NIR", "IBAN", "BIRTH_DATE", "ADDRESS", "PERSON")
+
+_MONTHS = ("janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|"
+           "decembre|january|february|march|april|may|june|july|august|september|october|november|december")
+_NAME = r"[A-ZÀ-Ý][a-zà-ÿ]+(?:[-'][A-ZÀ-Ý]?[a-zà-ÿ]+)?"
+_TITLES = r"(?<!\w)(?:D(?:r|octeur)|P(?:rofesseur|rof|r)|M(?:me|lle|rs|r|s|onsieur|adame)?)(?:\.|(?!\w))"
+_PATTERNS = {
+    "EMAIL": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    "IBAN": r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
+    "NIR": r"\b[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b",
+    "PHONE": r"(?<![\w+])(?:(?:\+|00)33 ?\(?0?\)? ?[1-9]|0[1-9])(?:[ .-]?\d{2}){4}(?!\d)"
+             r"|(?<![\w+])\+(?!33)\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\d)",
+    "BIRTH_DATE": r"(?i:\b(?:née?|date de naissance|DDN|born(?: on)?|date of birth|DOB)\s*(?:le|:|on)?\s*)"
+                  rf"(?P<BIRTH_DATE_V>\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{1,2}}(?:er)? (?i:{_MONTHS}) \d{{4}})",
+    "ADDRESS": r"\b\d{1,4}(?: ?(?:bis|ter))?,? (?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|route|quai)"
+               rf" (?:(?:de la|du|des|de|d'|l')\s?)?{_NAME}(?: {_NAME}){{0,3}}(?:,? \d{{5}} {_NAME})?"
+               rf"|\b\d{{1,5}} {_NAME}(?: {_NAME}){{0,2}} (?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Boulevard|Lane|Drive)",
+    "PERSON": rf"{_TITLES} ?(?P<PERSON_V>{_NAME}(?: {_NAME})?)",
+}
+_COMPILED = {name: re.compile(pattern) for name, pattern in _PATTERNS.items()}
+# Full patterns are slow on megabytes of text; each runs only where a cheap trigger says it can match:
+# numbers of 9+ digits (NIR, phone, IBAN) are found first and scanned in a small window.
+_NUMBERS = re.compile(r"\d[\d .AB-]{8,}")  # A and B: Corsican NIR departments
+_NUMBER_SCAN = re.compile("|".join(f"(?P<{k}>{_PATTERNS[k]})" for k in ("IBAN", "NIR", "PHONE")))
+_BIRTH_WORDS = ("né", "naissance", "ddn", "born", "birth", "dob")
+_STREET_WORDS = ("rue ", "avenue", "boulevard", "bd ", "place ", "chemin", "allée", "impasse", "route ", "quai ",
+                 "street", "st.", "ave.", "road", "rd.", "lane", "drive")
+
+
+def nir_key_ok(raw: str) -> bool:
+    digits = raw.replace(" ", "")
+    body, key = digits[:13], int(digits[13:])
+    body = body.replace("2A", "19").replace("2B", "18")  # Corsica: the key is computed on these numbers
+    return key == 97 - int(body) % 97
+
+
+def iban_ok(raw: str) -> bool:
+    compact = raw.replace(" ", "")
+    moved = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in moved)
+    return 15 <= len(compact) <= 34 and int(number) % 97 == 1
+
+
+_CHECKS = {"NIR": nir_key_ok, "IBAN": iban_ok}
+_VALUE_GROUPS = ("BIRTH_DATE", "PERSON")
+
+
+@dataclass(frozen=True)
+class Item:
+    type: str
+    start: int
+    end: int
+    text: str
+
+
+def _item(kind: str, match: re.Match, offset: int = 0) -> Item | None:
+    # context words (née le, Dr) stay in the text: only the value is the item
+    start, end = match.span(kind + "_V") if kind in _VALUE_GROUPS else match.span()
+    value = match.string[start:end]
+    if kind in _CHECKS and not _CHECKS[kind](value):
+        return None
+    return Item(kind, start + offset, end + offset, value)
+
+
+def find(text: str) -> list[Item]:
+    """Every item found, checked where a check exists (a NIR or IBAN whose key fails is not one)."""
+    found = []
+    if "@" in text:
+        found += [_item("EMAIL", m) for m in _COMPILED["EMAIL"].finditer(text)]
+    for number in _NUMBERS.finditer(text):
+        begin = max(number.start() - 8, 0)  # room for an IBAN's country code or a '+'
+        for m in _NUMBER_SCAN.finditer(text[begin:number.end() + 4]):
+            found.append(_item(m.lastgroup, m, begin))
+    low = text.lower()
+    if any(w in low for w in _BIRTH_WORDS):
+        found += [_item("BIRTH_DATE", m) for m in _COMPILED["BIRTH_DATE"].finditer(text)]
+    if any(w in low for w in _STREET_WORDS):
+        found += [_item("ADDRESS", m) for m in _COMPILED["ADDRESS"].finditer(text)]
+    found += [_item("PERSON", m) for m in _COMPILED["PERSON"].finditer(text)]
+    items, end = [], -1
+    for item in sorted({i for i in found if i is not None}, key=lambda i: (i.start, -i.end)):
+        if item.start >= end:  # overlapping finds: the first (and longest) wins
+            items.append(item)
+            end = item.end
+    return items
+
+
+def redact(text: str, items: list[Item]) -> str:
+    out, last = [], 0
+    for item in items:
+        out += [text[last:item.start], f"<{item.type}>"]
+        last = item.end
+    return "".join(out + [text[last:]])
+
+
+def masked(text: str, items: list[Item], context: int = 30) -> list[str]:
+    """One example per item for the report, with every item (its own and its neighbours') replaced by its
+    type, so that the report repeats no personal data."""
+    redacted, placed, last = [], [], 0
+    length = 0
+    for item in items:
+        redacted.append(text[last:item.start])
+        length += item.start - last
+        placeholder = f"<{item.type}>"
+        placed.append((length, length + len(placeholder)))
+        redacted.append(placeholder)
+        length += len(placeholder)
+        last = item.end
+    redacted.append(text[last:])
+    flat = "".join(redacted).replace("\n", " ")
+    return [f"…{flat[max(0, a - context):b + context]}…" for a, b in placed]

@@ -6,15 +6,23 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
 # C0/C1 controls other than tab and newline, and the BOM / zero-width no-break space
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
-_BLANK_LINES = re.compile(r" ?\n[ \n]*")
 # what UTF-8 read as Latin-1/cp1252 looks like: only documents showing it go through ftfy (slow)
 _MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
 # ASCII printable (except space) -> full-width forms, as JMedRoBERTa's input requires
 _FULLWIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
 _FULLWIDTH[0x20] = 0x3000
+
+
+def fold_spaces(text: str) -> str:
+    """Runs of spaces (no-break and ideographic included) to one, blank lines dropped, ends stripped.
+    str.split is an order of magnitude faster than a regular expression here."""
+    if "\u200b" in text:
+        text = text.replace("\u200b", "")
+    if "\n" not in text:
+        return " ".join(text.split())
+    return "\n".join(line for line in (" ".join(part.split()) for part in text.split("\n")) if line)
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Normalizer:
         text = _CONTROLS.sub("", text)
         if self.lowercase:
             text = text.lower()
-        text = _BLANK_LINES.sub("\n", _SPACES.sub(" ", text)).strip()
+        text = fold_spaces(text)
         if self.fullwidth:
             text = text.translate(_FULLWIDTH)
         return text, repaired

@@ -134,10 +134,10 @@ class Dedup:
         self._new = []
 
 
-def _processed(cfg: PrepareConfig, batches: Iterator[list]) -> Iterator[tuple[list, list[Processed]]]:
+def _processed(cfg: PrepareConfig, batches: Iterator[list], dedup: Dedup) -> Iterator[tuple[list, list[Processed]]]:
     """Each batch of (source, file, position, raw) with its processed documents, in order."""
     if cfg.workers == 1:
-        processor = Processor(cfg)
+        processor = Processor(cfg, known=dedup.exact.__contains__)
         for batch in batches:
             yield batch, [processor(raw) for *_, raw in batch]
         return
@@ -226,7 +226,7 @@ def run(cfg: PrepareConfig, ctx) -> dict:
 
     position = skip
     progress = bar(desc="prepare", unit=" docs", initial=skip)
-    for batch, processed in _processed(cfg, stream()):
+    for batch, processed in _processed(cfg, stream(), dedup):
         for (source, file, line, _), doc in zip(batch, processed):
             position += 1
             _decide(cfg, ctx.seed, source, (source.label, file, line), doc, dedup, shards)

@@ -4,6 +4,7 @@ normalise, clean, filter, screen for personal data, hash. Decisions that need th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,15 +24,19 @@ class Processed:
     dropped: str | None = None  # the reason, if the document is dropped
     repairs: list[str] = field(default_factory=list)
     pii: list[tuple[str, str]] = field(default_factory=list)  # (type, masked example)
-    key: bytes = b""
+    key: bytes = b""  # of the normalised text, before redaction
     signature: np.ndarray | None = None
     words: int = 0
     language: str | None = None
 
 
 class Processor:
-    def __init__(self, cfg: PrepareConfig):
+    """``known`` (optional) says whether an exact key was kept already: such a document is an exact
+    duplicate, and skips language identification, screening and MinHash."""
+
+    def __init__(self, cfg: PrepareConfig, known: Callable[[bytes], bool] | None = None):
         self.cfg = cfg
+        self.known = known
         self.normalize = Normalizer(cfg.normalization, cfg.fullwidth, cfg.lowercase, cfg.fix_mojibake)
         self.hasher = MinHasher(cfg.num_perm, cfg.shingle) if cfg.dedup_near else None
         self.language_id = None
@@ -69,7 +74,9 @@ class Processor:
             out.dropped = "repetitive"
         if out.dropped:
             return out
-        key = exact_key(text)
+        key = out.key = exact_key(text)
+        if self.known is not None and cfg.dedup_exact and self.known(key):
+            return out
         if cfg.languages or key[0] % LANGUAGE_SAMPLE == 0:
             out.language = self._language(text)
             if cfg.languages and out.language not in cfg.languages:
@@ -83,8 +90,6 @@ class Processor:
                 return out
             if cfg.pii_policy == "redact":
                 text = out.text = pii.redact(text, items)
-                key = exact_key(text)
-        out.key = key
         if self.hasher is not None:
             out.signature = self.hasher.signature(text)
         return out

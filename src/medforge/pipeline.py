@@ -46,7 +46,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("prepare", "prepare", (), "medforge.corpus.prepare:run",
-          "Read, normalise and split the corpus into train/validation Parquet files."),
+          "Read, clean, screen, deduplicate and split the corpus into Parquet shards, with a corpus report."),
     Stage("tokenizer", "tokenizer", ("prepare",), "medforge.tokenizer.train:run",
           "Train a tokenizer on the prepared training split."),
     Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "medforge.pretrain.train:run",

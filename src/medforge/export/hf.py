@@ -15,10 +15,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import transformers
 import yaml
 from transformers import AutoConfig, AutoTokenizer
 
-import transformers
 from medforge import log
 from medforge.errors import InputError, MedforgeError
 from medforge.export.card import CardInputs, Head, build_card, widget_text

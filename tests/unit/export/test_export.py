@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import transformers
 import yaml
 
 from medforge.errors import MedforgeError
 from medforge.evaluate.report import summarize
-import transformers
 from medforge.export.card import PIPELINE_TAGS, CardInputs, Head, build_card
 from medforge.export.config import ExportConfig
 from medforge.export.hf import check_config_ids, export, source_of

@@ -35,11 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="pipeline YAML file (e.g. configs/demo.yaml)")
     run.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     run.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
+    run.add_argument("--profile", help="apply a profile of the file's 'profiles' section first (recipes have 'smoke')")
 
     def stage_args(p):
         p.add_argument("--config", required=True, help="pipeline YAML file; this stage reads its own section")
         p.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
         p.add_argument("--force", action="store_true", help="rerun the stage even if up to date")
+        p.add_argument("--profile", help="apply a profile of the file's 'profiles' section first")
 
     for stage in pipeline.STAGES:
         if stage.name == "tokenizer":
@@ -133,7 +135,7 @@ def _tokenizer_action(args) -> int:
 
 def _stage(args, name: str | None) -> int:
     pipeline = _pipeline()
-    cfg = pipeline.load(args.config, args.overrides)
+    cfg = pipeline.load(args.config, args.overrides, getattr(args, "profile", None))
     status = pipeline.run(cfg, only=None if name is None else [name], force=args.force)
     if not log.is_main_process():
         return 0

@@ -59,19 +59,36 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def set_key(data: dict, keys: list[str], value: Any, where: str) -> None:
+    """Set ``a.b.c`` (as ["a", "b", "c"]) in a raw config mapping, creating sections on the way."""
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: '{key}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Set dotted keys into a raw config mapping; validation happens in ``from_dict``."""
     for text in overrides:
         keys, value = parse_override(text)
-        node = data
-        for key in keys[:-1]:
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r}: '{key}' is a value, not a section")
-            node = child
-        node[keys[-1]] = value
+        set_key(data, keys, value, f"override {text!r}")
+    return data
+
+
+def apply_profile(data: dict, name: str | None, source: str) -> dict:
+    """Remove the file's ``profiles`` section (name -> {dotted key: value}) and apply the one named."""
+    profiles = data.pop("profiles", None) or {}
+    if name is None:
+        return data
+    if name not in profiles:
+        raise ConfigError(f"{source}: no profile '{name}' (profiles: {sorted(profiles) or 'none'})")
+    for key, value in profiles[name].items():
+        set_key(data, str(key).split("."), value, f"{source}: profile '{name}', key '{key}'")
     return data
 
 

@@ -70,9 +70,11 @@ class PipelineConfig:
     export: ExportConfig = cfglib.opt(ExportConfig(), "")
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
-    raw = cfglib.load_yaml(path)
-    source = str(path)
+def load(path: str | Path, overrides: list[str] | None = None, profile: str | None = None) -> PipelineConfig:
+    """The pipeline file, with a profile of its ``profiles`` section (e.g. a recipe's ``smoke``) and then the
+    command-line overrides applied."""
+    raw = cfglib.apply_profile(cfglib.load_yaml(path), profile, str(path))
+    source = str(path) if profile is None else f"{path} (profile {profile})"
     if overrides:
         raw = cfglib.apply_overrides(raw, overrides)
         source = f"{path} (with command-line overrides)"

@@ -32,6 +32,9 @@ class TokenizerConfig:
                                    "streaming, so memory stays bounded on huge corpora; 0 means all of it.")
     model_max_length: int = opt(512, "Longest input, in tokens, that models using this tokenizer accept.")
 
+    base: str | None = opt(None, "Keep this tokenizer (folder or hub id) instead of training one, as continual "
+                                 "pre-training does: it is saved here, checked and measured on held-out text.")
+
     def validate(self, source: str) -> None:
         if self.vocab_multiple < 1:
             raise ConfigError(f"{source}: 'tokenizer.vocab_multiple' must be at least 1, got {self.vocab_multiple}")
@@ -48,4 +51,4 @@ class TokenizerConfig:
             raise ConfigError(f"{source}: 'tokenizer.sample_mb' must be >= 0, got {self.sample_mb}")
 
     def input_paths(self) -> list[str]:
-        return []
+        return [self.base] if self.base else []

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from medforge import log, meta
+from medforge import log, meta, paths
 from medforge.corpus.store import iter_texts
 from medforge.errors import InputError, MedforgeError
 from medforge.tokenizer.algorithms import train_backend
@@ -103,9 +103,31 @@ def train_tokenizer(texts, cfg: TokenizerConfig, out: Path, seed: int, held_out:
     return summary
 
 
+def keep_base(cfg: TokenizerConfig, out: Path, held_out: list[str]) -> dict:
+    """An existing tokenizer, saved as it is after the same checks a trained one passes."""
+    name = paths.model_ref(cfg.base, "tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except OSError as exc:
+        raise InputError(f"cannot load the tokenizer 'tokenizer.base' = {cfg.base!r}: {exc}") from None
+    ids = check_special_tokens(tokenizer, str(name))
+    tokenizer.save_pretrained(out)
+    pieces = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in held_out)
+    words = sum(len(t.split()) for t in held_out)
+    summary = {"base": str(cfg.base), "vocab_size": len(tokenizer), "special_token_ids": ids,
+               "held_out_fertility": pieces / words if words else None}
+    meta.write_json(out / "tokenizer_stats.json", summary)
+    return summary
+
+
 def run(cfg: TokenizerConfig, ctx) -> dict:
     corpus = ctx.need("prepare")
     held_out = list(itertools.islice(_texts(corpus, "validation"), 200))
+    if cfg.base:
+        summary = keep_base(cfg, ctx.out, held_out)
+        logger.info("tokenizer: kept %s (%d tokens), %s tokens per word on held-out text", cfg.base,
+                    summary["vocab_size"], f"{summary['held_out_fertility']:.2f}" if held_out else "n/a")
+        return summary
     summary = train_tokenizer(_texts(corpus, "train"), cfg, ctx.out, ctx.seed, held_out)
     logger.info("tokenizer: %d tokens (%d learned, %d fillers), %s tokens per word on held-out text",
                 summary["vocab_size"], summary["learned_tokens"], summary["filler_tokens"],

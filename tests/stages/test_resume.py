@@ -102,3 +102,24 @@ def test_short_then_long_schedule_switches_and_resumes_across_the_switch(uninter
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={killed}", *SCHEDULE) == 0
     for a, b in zip(rows_whole, rows(killed), strict=True):
         assert b == pytest.approx(a, abs=1e-6)
+
+
+def test_distillation_learns_and_resumes_to_the_same_losses(uninterrupted, tmp_path, monkeypatch):
+    distill = [*RESUME, f"pretrain.distill.teacher={uninterrupted / 'model'}", "pretrain.distill.student_layers=1",
+               "pretrain.distill.align=cosine"]
+    whole, cut = copy_upstream(uninterrupted, tmp_path / "whole"), copy_upstream(uninterrupted, tmp_path / "cut")
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={whole}", *distill) == 0
+    revive = kill_after_checkpoint(monkeypatch, 8)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={cut}", *distill) == 130
+    revive()
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={cut}", *distill) == 0
+    a, b = rows(whole), rows(cut)
+    for ra, rb in zip(a, b):
+        for key in ra:
+            assert rb[key] == pytest.approx(ra[key], abs=1e-6), (ra["step"], key)
+    losses = [r["loss"] for r in a if "loss" in r]
+    assert losses[-1] < losses[0] and all("distill_kl" in r and "distill_align" in r for r in a if "loss" in r)
+    config = json.loads((whole / "pretrain" / "model" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1  # the student alone is saved, a standard *ForMaskedLM
+    summary = json.loads((whole / "pretrain" / "train_summary.json").read_text())
+    assert summary["distill"]["teacher_parameters"] > summary["parameters"]

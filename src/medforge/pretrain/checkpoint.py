@@ -50,8 +50,9 @@ def save_model(accelerator, objective, folder: Path) -> None:
         return
     weights = accelerator.get_state_dict(objective)  # the full weights, on the main process only
     if accelerator.is_main_process:
-        model.save_pretrained(folder, state_dict={k.removeprefix("model."): v for k, v in weights.items()},
-                              safe_serialization=True)
+        # a distillation objective also holds the teacher: only the trained model's weights are saved
+        model.save_pretrained(folder, state_dict={k.removeprefix("model."): v for k, v in weights.items()
+                                                  if k.startswith("model.")}, safe_serialization=True)
 
 
 def save_checkpoint(folder: Path, step: int, accelerator, objective, optimizer, scheduler, state: dict,

@@ -18,9 +18,29 @@ class ModelConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str | None = opt(None, "Distil this masked LM (folder or hub id) into the model being trained; its "
+                                    "tokenizer must be the run's (set 'tokenizer.base' to the teacher).")
+    student_layers: int = opt(0, "Student depth; its layers are copies of the teacher's along layer_map. "
+                                 "0: half the teacher's.")
+    student_preset: str = opt("", "Instead: a new student of this size preset (tiny ... large) and the "
+                                  "teacher's family.")
+    layer_map: list[int] = opt([], "Teacher layer (0-based) each student layer starts from and is aligned with; "
+                                   "empty: every k-th, ending with the last (12 -> 6: 1, 3, ..., 11).")
+    temperature: float = opt(2.0, "Softens both distributions in the KL term (scaled by T squared).")
+    kl_weight: float = opt(1.0, "Weight of the KL divergence to the teacher's distribution.")
+    mlm_weight: float = opt(1.0, "Weight of the MLM loss on the true tokens.")
+    align: Literal["none", "cosine", "mse"] = opt("none", "Hidden-state alignment through the layer map "
+                                                           "(bio-lm's distill-align): 1 - cosine or MSE.")
+    align_weight: float = opt(1.0, "Weight of the alignment loss.")
+
+
+@dataclass
 class PretrainConfig:
     tokenizer: str | None = opt(None, "Tokenizer folder or hub id. Default: the tokenizer stage's output.")
     model: ModelConfig = opt(ModelConfig(), "The encoder: a new one from a family and preset, or init_from.")
+    distill: DistillConfig = opt(DistillConfig(), "Knowledge distillation from a teacher (off unless 'teacher' is "
+                                                  "set); 'model' is then ignored.")
     sparse_head: bool = opt(True, "Compute the MLM head only at masked positions (same loss, ~85% fewer head "
                                   "FLOPs at 15% masking); the saved model is a standard *ForMaskedLM.")
     seq_len: int = opt(128, "Tokens per packed sequence, special tokens included.")
@@ -101,8 +121,14 @@ class PretrainConfig:
                               "non-negative and sum to at most 1")
         if not 0.0 <= self.model.dropout < 1.0:
             raise ConfigError(f"{source}: 'pretrain.model.dropout' must be in [0, 1), got {self.model.dropout}")
+        d = self.distill
+        if d.teacher and (d.temperature <= 0 or min(d.kl_weight, d.mlm_weight, d.align_weight) < 0):
+            raise ConfigError(f"{source}: 'pretrain.distill.temperature' must be > 0 and the weights >= 0")
+        if d.teacher and d.student_preset and d.layer_map:
+            raise ConfigError(f"{source}: 'pretrain.distill.layer_map' initialises a student taken from the teacher; "
+                              "a student_preset is new: set one of them")
         if len(self.adam_betas) != 2:
             raise ConfigError(f"{source}: 'pretrain.adam_betas' must have two values, got {self.adam_betas}")
 
     def input_paths(self) -> list[str]:
-        return [p for p in (self.tokenizer, self.model.init_from) if p]
+        return [p for p in (self.tokenizer, self.model.init_from, self.distill.teacher) if p]

@@ -25,6 +25,7 @@ from medforge.data.collator import MLMCollator
 from medforge.data.pack import build_packed, load_packed
 from medforge.errors import ConfigError, MedforgeError
 from medforge.models.flops import flops_per_token, peak_tflops
+from medforge.models.distill import DistillMLM, default_layer_map, student_from_teacher
 from medforge.models.mlm import SparseMLM
 from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.carbon import Emissions
@@ -79,6 +80,29 @@ def evaluate_mlm(objective, dataset, tokenizer, cfg: PretrainConfig, seed: int, 
     total, count = accelerator.reduce(sums, "sum").tolist()
     mean = total / max(count, 1)
     return {"eval_loss": mean, "eval_perplexity": math.exp(min(mean, 50.0)), "eval_tokens": int(count)}
+
+
+def build_objective(cfg: PretrainConfig, tokenizer) -> tuple[torch.nn.Module, str]:
+    """The model to train wrapped in its objective (sparse MLM, or distillation from a teacher)."""
+    d = cfg.distill
+    if not d.teacher:
+        model, described = build_model(cfg, tokenizer)
+        return SparseMLM(model, cfg.sparse_head), described
+    teacher = load_mlm(paths.model_ref(d.teacher), tokenizer, cfg.seq_len)
+    depth = teacher.config.num_hidden_layers
+    if d.student_preset:
+        student = build_mlm(teacher.config.model_type if teacher.config.model_type in ("roberta", "camembert") else
+                            "bert", d.student_preset, tokenizer, cfg.seq_len, cfg.model.dropout)
+        layer_map = d.layer_map or default_layer_map(depth, student.config.num_hidden_layers)
+    else:
+        layer_map = d.layer_map or default_layer_map(depth, d.student_layers or max(depth // 2, 1))
+        if max(layer_map) >= depth:
+            raise ConfigError(f"'pretrain.distill.layer_map' {layer_map} names a layer the {depth}-layer teacher lacks")
+        student = student_from_teacher(teacher, layer_map)
+    objective = DistillMLM(student, teacher, d.temperature, d.kl_weight, d.mlm_weight, d.align, d.align_weight,
+                           layer_map)
+    return objective, (f"student of {student.config.num_hidden_layers} layers distilled from {d.teacher} "
+                       f"({depth} layers; map {layer_map})")
 
 
 def build_model(cfg: PretrainConfig, tokenizer):
@@ -194,7 +218,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                 train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
 
     # model and optimiser
-    model, described = build_model(cfg, tokenizer)
+    objective, described = build_objective(cfg, tokenizer)
+    model = objective.model
     if cfg.gradient_checkpointing:  # renamed in transformers 5
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     if cfg.compile:  # the encoder only: the sparse head's gather has data-dependent shapes
@@ -209,7 +234,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
                            whole_word=cfg.whole_word_mask)
 
-    objective, optimizer = accelerator.prepare(SparseMLM(model, cfg.sparse_head), optimizer)
+    if cfg.distill.teacher:
+        objective.teacher.to(accelerator.device)
+    objective, optimizer = accelerator.prepare(objective, optimizer)
 
     # resume (after prepare: sharded optimizer state is loaded into the prepared objects)
     state = {"step": 0, "position": 0, "phase": "long", "real_tokens": 0}
@@ -295,7 +322,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                          "tokens_per_s": tokens_per_s, "tflops": tflops,
                          "mfu": tflops / (peak * world) if peak else None,
                          "padding_fraction": 1 - window_real / max(window_slots, 1),
-                         "real_tokens": real_tokens, "epoch": stream.epoch})
+                         "real_tokens": real_tokens, "epoch": stream.epoch,
+                         **{f"distill_{k}": v for k, v in getattr(accelerator.unwrap_model(objective), "last",
+                                                                   {}).items()}})
             logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, max_steps, step_loss,
                         history.rows[-1]["lr"], history.rows[-1]["tokens_per_s"])
             window_tokens, window_flops, window_slots, window_real, window_start = 0, 0.0, 0, 0, time.perf_counter()
@@ -341,7 +370,11 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "data": {"train": train_stats, "validation": val_stats,
                         **({"train_short": data["short_stats"]} if cfg.short_seq_len else {})},
                "schedule": {"short_seq_len": cfg.short_seq_len, "short_steps": switch} if switch else None,
-               "emissions": carbon}
+               "emissions": carbon,
+               "distill": {"teacher": cfg.distill.teacher, "teacher_parameters":
+                           sum(p.numel() for p in accelerator.unwrap_model(objective).teacher.parameters()),
+                           "note": "FLOPs and MFU count the student only, not the teacher's forward pass"}
+               if cfg.distill.teacher else None}
     summary["mfu"] = summary["tflops"] / (peak * world) if peak else None
     meta.write_json(ctx.out / "train_summary.json", summary)
     plot_history(history.rows, ctx.out / CURVES, described)

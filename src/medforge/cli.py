@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                            epilog=pipeline.describe_stage(stage))
         stage_args(p)
 
+    ds = sub.add_parser("distill", help="run the pipeline with a student distilled from TEACHER",
+                        description="The pipeline with pre-training replaced by distillation from TEACHER (its "
+                                    "tokenizer is kept): the same as medforge run PIPELINE.yaml "
+                                    "pretrain.distill.teacher=TEACHER tokenizer.base=TEACHER. The evaluate stage "
+                                    "fine-tunes the teacher beside the student and writes student_vs_teacher.md.")
+    ds.add_argument("--teacher", required=True, help="teacher masked LM folder (or hub id)")
+    stage_args(ds)
+
     fm = sub.add_parser("fill-mask", help="predict the masked words of a text")
     fm.add_argument("model", help="model folder (or hub id where a network is available)")
     fm.add_argument("text", nargs="*", help="texts holding the mask token, e.g. '<mask>'")
@@ -209,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
             return export_standalone(args)
         if args.command in ("evaluate", "export"):
             args.overrides = args.targets
-        return _stage(args, None if args.command == "run" else args.command)
+        if args.command == "distill":
+            args.overrides = [f"pretrain.distill.teacher={args.teacher}", f"tokenizer.base={args.teacher}",
+                              *args.overrides]
+        return _stage(args, None if args.command in ("run", "distill") else args.command)
     except MedforgeError as exc:
         print(f"medforge: {'error: ' if exc.exit_code == 2 else ''}{exc}", file=sys.stderr)
         return exc.exit_code

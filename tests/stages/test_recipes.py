@@ -12,7 +12,7 @@ from medforge import cli, pipeline
 from medforge.errors import ConfigError
 
 RECIPES = Path(__file__).resolve().parents[2] / "configs" / "recipes"
-NAMES = ("drbert", "camembert-bio", "biolm-pm-voc", "biolm-large", "jmedroberta")
+NAMES = ("drbert", "camembert-bio", "biolm-pm-voc", "biolm-large", "biolm-distill-align", "jmedroberta")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -36,6 +36,8 @@ def test_recipes_hold_the_published_settings():
     assert (jmed.tokenizer.algorithm, jmed.tokenizer.family, jmed.tokenizer.vocab_size, jmed.tokenizer.fullwidth,
             jmed.pretrain.learning_rate, jmed.pretrain.global_batch, jmed.pretrain.warmup_steps) == \
         ("sp_unigram", "bert", 50000, True, 1e-4, 256, 20000)
+    distill = pipeline.load(RECIPES / "biolm-distill-align.yaml").pretrain.distill
+    assert (distill.teacher, distill.student_layers, distill.align) == ("runs/biolm-large/model", 12, "cosine")
     for name, preset in (("biolm-pm-voc", "base"), ("biolm-large", "large")):
         cfg = pipeline.load(RECIPES / f"{name}.yaml")
         assert (cfg.tokenizer.algorithm, cfg.pretrain.model.family, cfg.pretrain.model.preset) == \
@@ -67,3 +69,21 @@ def test_drbert_then_camembert_bio_smoke(tmp_path):
 @pytest.mark.parametrize("name", ["biolm-pm-voc", "jmedroberta"])
 def test_from_scratch_smoke(tmp_path, name):
     smoke(name, tmp_path / name)
+
+
+def test_biolm_large_then_distill_align_smoke(tmp_path):
+    teacher = smoke("biolm-large", tmp_path / "large") / "model"
+    student = smoke("biolm-distill-align", tmp_path / "student", f"tokenizer.base={teacher}",
+                    f"pretrain.distill.teacher={teacher}")
+    table = (student / "evaluate" / "student_vs_teacher.md").read_text()
+    assert "| student | 1 | 64 |" in table and "| teacher | 2 | 64 |" in table
+    assert "| task | metric | model | teacher |" in (student / "model" / "README.md").read_text()
+
+
+def test_distill_command_is_the_pipeline_with_a_teacher(tmp_path):
+    teacher = smoke("biolm-pm-voc", tmp_path / "teacher") / "model"
+    folder = tmp_path / "student"
+    assert cli.main(["distill", "--teacher", str(teacher), "--config", str(RECIPES / "biolm-pm-voc.yaml"), f"run_dir={folder}",
+                     "pretrain.distill.student_layers=1", "--profile", "smoke"]) == 0
+    assert json.loads((folder / "model" / "config.json").read_text())["num_hidden_layers"] == 1
+    assert json.loads((folder / "tokenizer" / "tokenizer_stats.json").read_text())["base"] == str(teacher)

@@ -139,11 +139,18 @@ def _environment(summary: dict | None) -> str:
 def _evaluation(results: dict | None) -> str:
     if not results:
         return "No downstream evaluation was run."
-    per_type = [f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}" for k, v in entry["per_label_f1"].items())
-                for task, by_model in results["tasks"].items() for entry in by_model.values()]
+    per_type = [f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}" for k, v in _own(by_model)["per_label_f1"].items())
+                for task, by_model in results["tasks"].items()]
     return (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
             f"{markdown_table(results['tasks'], list(results['models']))}\n\n"
-            "Test F1 per entity type or label (mean): " + "; ".join(per_type))
+            "Test F1 per entity type or label (mean): " + "; ".join(per_type) +
+            (f"\n\nDistilled from {results['distillation']['teacher']}; the teacher was fine-tuned beside it with the "
+             "same seeds (column `teacher` above)." if results.get("distillation") else ""))
+
+
+def _own(by_model: dict) -> dict:
+    """This model's entry (the evaluate stage names it "model"; a distillation's teacher sits beside it)."""
+    return by_model.get("model") or next(iter(by_model.values()))
 
 
 def _eval_results(results: dict | None) -> list[EvalResult] | None:
@@ -155,7 +162,7 @@ def _eval_results(results: dict | None) -> list[EvalResult] | None:
                        metric_name=(f"{LABELS[e['headline']]}{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}"
                                     f", mean of {len(e['seeds'])} seeds"),
                        metric_value=round(e["test"][e["headline"]]["mean"], 4))
-            for task, by_model in results["tasks"].items() for e in by_model.values()]
+            for task, by_model in results["tasks"].items() for e in [_own(by_model)]]
 
 
 def widget_text(language: list[str], mask_token: str) -> str:

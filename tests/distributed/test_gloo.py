@@ -68,3 +68,19 @@ def test_two_processes_match_one_with_the_same_global_batch(inputs, one_process,
     assert sorted(p.name for p in (two / "pretrain").glob("checkpoint-*")) == ["checkpoint-4", "checkpoint-8"]
     assert (two / "pretrain" / "_COMPLETED.json").is_file()
     assert done.stdout.count("pretrain=ran") == 1  # only rank 0 reports
+
+
+def test_distillation_over_two_processes_matches_one(inputs, tmp_path):
+    """KL and MLM are sums over target tokens, so the split over processes must not change them."""
+    distill = [*COMMON, f"pretrain.distill.teacher={inputs / 'model'}", "pretrain.distill.student_layers=1"]
+    one = fresh(inputs, tmp_path / "one")
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={one}", *distill, "pretrain.batch_size=8") == 0
+    two = fresh(inputs, tmp_path / "two")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command, *args = LAUNCHERS["torchrun"]
+    done = subprocess.run([str(Path(sys.executable).parent / command), *args, "-m", "medforge.cli", "pretrain",
+                           "--config", str(DEMO), f"run_dir={two}", *distill, "pretrain.batch_size=4"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert losses(two)[0] == pytest.approx(losses(one)[0], abs=2e-5)
+    assert json.loads((two / "pretrain" / "model" / "config.json").read_text())["num_hidden_layers"] == 1

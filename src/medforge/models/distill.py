@@ -32,11 +32,13 @@ def default_layer_map(teacher_layers: int, student_layers: int) -> list[int]:
     return [round((i + 1) * teacher_layers / student_layers) - 1 for i in range(student_layers)]
 
 
-def student_from_teacher(teacher: nn.Module, layer_map: list[int]) -> nn.Module:
+def student_from_teacher(teacher: nn.Module, layer_map: list[int], dropout: float | None = None) -> nn.Module:
     """The teacher's architecture with ``len(layer_map)`` layers, holding copies of the mapped teacher layers
-    (embeddings and MLM head copied as they are)."""
+    (embeddings and MLM head copied as they are); ``dropout``, if given, replaces the teacher's."""
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layer_map)
+    if dropout is not None:
+        config.hidden_dropout_prob = config.attention_probs_dropout_prob = dropout
     student = type(teacher)(config)
     weights = teacher.state_dict()
     mapped = {}

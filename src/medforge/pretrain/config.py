@@ -12,7 +12,8 @@ class ModelConfig:
     family: Literal["roberta", "camembert", "bert"] = opt("roberta", "Architecture family of a new encoder.")
     preset: Literal["tiny", "mini", "small", "base", "large"] = opt(
         "tiny", "Size preset: tiny (2x64), mini (4x256), small (4x512), base (12x768), large (24x1024).")
-    dropout: float = opt(0.1, "Hidden and attention dropout of a new model (init_from keeps the model's own).")
+    dropout: float = opt(0.1, "Hidden and attention dropout of a new model or a distilled student (init_from "
+                              "keeps the model's own).")
     init_from: str | None = opt(None, "Continual pre-training: start from this model folder or hub id (family "
                                       "and preset are then ignored). Set 'pretrain.tokenizer' to its tokenizer.")
 

@@ -98,7 +98,7 @@ def build_objective(cfg: PretrainConfig, tokenizer) -> tuple[torch.nn.Module, st
         layer_map = d.layer_map or default_layer_map(depth, d.student_layers or max(depth // 2, 1))
         if max(layer_map) >= depth:
             raise ConfigError(f"'pretrain.distill.layer_map' {layer_map} names a layer the {depth}-layer teacher lacks")
-        student = student_from_teacher(teacher, layer_map)
+        student = student_from_teacher(teacher, layer_map, cfg.model.dropout)
     objective = DistillMLM(student, teacher, d.temperature, d.kl_weight, d.mlm_weight, d.align, d.align_weight,
                            layer_map)
     return objective, (f"student of {student.config.num_hidden_layers} layers distilled from {d.teacher} "

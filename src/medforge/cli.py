@@ -227,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medforge: interrupted; finished stages are kept, rerun to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (| head): not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -114,4 +114,5 @@ class PrepareConfig:
         from medforge import paths
         from medforge.corpus.readers import expand
 
-        return [str(f) for s in self.all_sources() for p in s.paths for f in expand(paths.resolve(p))]
+        files = [str(f) for s in self.all_sources() for p in s.paths for f in expand(paths.resolve(p))]
+        return files + [s.hub_dataset for s in self.all_sources() if s.hub_dataset]  # a local folder, or the id

@@ -155,6 +155,23 @@ def test_filters_language_and_repetition(tmp_path):
     assert r["languages"]["fr"] == 1
 
 
+def test_a_datasets_folder_is_read_like_a_hub_data_set(tmp_path):
+    from datasets import Dataset
+
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    Dataset.from_dict({"id": [1, 2, 3], "body": corpus(3, seed=8)}).to_parquet(str(folder / "train.parquet"))
+    cfg = PrepareConfig(sources=[SourceConfig(name="hub", hub_dataset=str(folder), text_column="body")],
+                        validation_fraction=0.0)
+    assert str(folder) in cfg.input_paths()
+    run(cfg, ctx_for(tmp_path))
+    assert [x["text"] for x in rows(tmp_path / "out")] == corpus(3, seed=8)
+    assert report(tmp_path / "out")["sources"]["hub"]["read"] == 3
+    cfg.sources[0].text_column = "text"
+    with pytest.raises(InputError, match=r"no column 'text' \(columns: \['body', 'id'\]\)"):
+        run(cfg, ctx_for(tmp_path, "bad"))
+
+
 def test_empty_corpus_and_missing_inputs_are_clear_errors(tmp_path):
     (tmp_path / "blank.txt").write_text("\n   \n\n")
     with pytest.raises(InputError, match=r"empty corpus.*3 read, dropped: \{'empty': 3\}"):

@@ -291,7 +291,7 @@ def _finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards
             raise AssertionError(f"{source.label}: documents read != kept + dropped")
         per_source[source.label] = {**tally.to_dict(), "files": counts.files, "skipped_files": counts.skipped_files,
                                     "first_positions": counts.first_positions, "weight": source.weight,
-                                    "details": source.details}
+                                    "details": source.details, "hub_dataset": source.hub_dataset}
     report = write_report(ctx.out, cfg, per_source, dict(rows), shards.folder)
     kept = report["totals"]["kept"]
     if kept == 0:

@@ -68,7 +68,8 @@ def write_report(out: Path, cfg, per_source: dict, rows: dict, shard_folder: Pat
 
 
 def _details(data: dict) -> str:
-    return f"{data['kept']:,} documents ({data['files']} files)"
+    origin = f"data set {data['hub_dataset']}" if data.get("hub_dataset") else f"{data['files']} files"
+    return f"{data['kept']:,} documents ({origin})"
 
 
 def _row(cells) -> str:

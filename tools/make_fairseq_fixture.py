@@ -7,6 +7,7 @@ fairseq 0.12.2 does not import on Python 3.11, so this runs in a separate Python
     /tmp/fsq10/bin/python tools/make_fairseq_fixture.py
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -26,6 +27,17 @@ TEXTS = ["The patient was admitted with fever and cough.", "Le patient présente
          "Aspirin 100 mg once daily."]
 BIN = Path(sys.executable).parent
 os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # fairseq loads its own checkpoint, written just above
+
+
+def plain(x):
+    """fairseq's settings as JSON: an argparse.Namespace becomes {"__namespace__": {...}}."""
+    if isinstance(x, argparse.Namespace):
+        return {"__namespace__": plain(vars(x))}
+    if isinstance(x, dict):
+        return {k: plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    return x if isinstance(x, (str, int, float, bool, type(None))) else repr(x)
 
 
 def main() -> None:
@@ -56,11 +68,16 @@ def main() -> None:
         shutil.rmtree(OUT, ignore_errors=True)
         OUT.mkdir(parents=True)
         checkpoint = torch.load(tmp / "ckpt" / "checkpoint_last.pt", map_location="cpu", weights_only=False)
-        checkpoint["last_optimizer_state"] = None  # keeps the fixture small; the model and settings are untouched
-        torch.save(checkpoint, OUT / "model.pt")
+        # no pickle in the repository: the tensors as safetensors, the settings as JSON; the test rebuilds
+        # model.pt with fairseq's structure (tests/unit/export/test_fairseq.py: fairseq_checkpoint)
+        save_file({k: v.clone().contiguous() for k, v in checkpoint["model"].items()}, OUT / "model.safetensors")
+        (OUT / "settings.json").write_text(json.dumps({"args": plain(checkpoint["args"]),
+                                                       "cfg": plain(checkpoint["cfg"])}, indent=1) + "\n")
         shutil.copyfile(tmp / "bin" / "dict.txt", OUT / "dict.txt")
         shutil.copyfile(tmp / "sentencepiece.bpe.model", OUT / "sentencepiece.bpe.model")
-        roberta = RobertaModel.from_pretrained(str(OUT), "model.pt", str(OUT), bpe="sentencepiece",
+        shutil.copyfile(tmp / "bin" / "dict.txt", tmp / "ckpt" / "dict.txt")
+        roberta = RobertaModel.from_pretrained(str(tmp / "ckpt"), "checkpoint_last.pt", str(tmp / "ckpt"),
+                                               bpe="sentencepiece",
                                                sentencepiece_model=str(OUT / "sentencepiece.bpe.model")).eval()
         tensors, ids = {}, []
         with torch.no_grad():

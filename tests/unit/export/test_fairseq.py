@@ -145,6 +145,30 @@ def test_cli_converts_and_the_result_fills_masks(tmp_path, spm_model, capsys):
     assert cli.main(["fill-mask", str(tmp_path / "hf"), "The patient <mask>.", "--json"]) == 0
 
 
+def fairseq_checkpoint(folder: Path) -> Path:
+    """fairseq-train's checkpoint rebuilt from the fixture: its tensors (stored as safetensors, so that the
+    repository holds no pickle) and its settings, with fairseq's own structure (args, cfg with
+    argparse.Namespace inside, model)."""
+    import shutil
+    from collections import OrderedDict
+
+    from safetensors.torch import load_file
+
+    def revive(x):
+        if isinstance(x, dict):
+            return argparse.Namespace(**revive(x["__namespace__"])) if "__namespace__" in x else \
+                {k: revive(v) for k, v in x.items()}
+        return [revive(v) for v in x] if isinstance(x, list) else x
+
+    folder.mkdir()
+    settings = json.loads((FIXTURE / "settings.json").read_text(encoding="utf-8"))
+    torch.save({**revive(settings), "model": OrderedDict(load_file(FIXTURE / "model.safetensors"))},
+               folder / "model.pt")
+    for name in ("dict.txt", "sentencepiece.bpe.model"):
+        shutil.copyfile(FIXTURE / name, folder / name)
+    return folder
+
+
 def test_a_checkpoint_written_by_fairseq_itself_gives_fairseqs_ids_and_logits(tmp_path):
     """The fixture is fairseq 0.12.2's own output (tools/make_fairseq_fixture.py): fairseq-train's
     checkpoint, and the ids and logits fairseq's RobertaModel computed for three texts."""
@@ -152,7 +176,7 @@ def test_a_checkpoint_written_by_fairseq_itself_gives_fairseqs_ids_and_logits(tm
 
     expected = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
     logits = load_file(FIXTURE / "expected.safetensors")
-    result = convert(FIXTURE, tmp_path / "hf")
+    result = convert(fairseq_checkpoint(tmp_path / "fairseq"), tmp_path / "hf")
     assert result["bpe"] == "sentencepiece"
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
     model = AutoModelForMaskedLM.from_pretrained(tmp_path / "hf").eval()

@@ -11,9 +11,13 @@ exact, about ``4 * num_perm`` bytes plus the band index for near), not with the 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+
+from medforge.corpus.config import PrepareConfig
 
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)
@@ -122,3 +126,56 @@ class NearDuplicates:
 
     def signatures(self) -> np.ndarray:
         return self._signatures[:self.size]
+
+
+Ref = tuple[str, str, int]  # source, file, position of a document
+
+
+class Dedup:
+    """Exact keys and the near-duplicate index, with the reference of every kept document."""
+
+    def __init__(self, cfg: PrepareConfig):
+        self.cfg = cfg
+        self.exact: dict[bytes, int] = {}
+        self.near = NearDuplicates(cfg.near_threshold, cfg.num_perm) if cfg.dedup_near else None
+        self.near_refs: list[int] = []  # near index -> kept document index (texts shorter than a shingle have none)
+        self.refs: list[Ref] = []
+        self._new: list[tuple[bytes, np.ndarray | None]] = []
+
+    def check(self, key: bytes, signature: np.ndarray | None, ref: Ref) -> tuple[str, int, float] | None:
+        """('exact' | 'near', index of the kept document it repeats, similarity), or None (and it is kept)."""
+        if self.cfg.dedup_exact and key in self.exact:
+            return "exact", self.exact[key], 1.0
+        if self.near is not None and signature is not None:
+            found = self.near.check(signature)
+            if found:
+                return "near", self.near_refs[found[0]], found[1]
+        self.remember(key, signature, ref)
+        return None
+
+    def remember(self, key: bytes, signature: np.ndarray | None, ref: Ref) -> None:
+        index = len(self.refs)
+        self.refs.append(ref)
+        self.exact.setdefault(key, index)
+        if self.near is not None and signature is not None:
+            self.near.add(signature)
+            self.near_refs.append(index)
+        self._new.append((key, signature))
+
+    def save(self, path: Path) -> None:
+        """The documents kept since the last save: enough to rebuild the indexes on resume."""
+        empty = np.zeros(self.cfg.num_perm, dtype=np.uint32)
+        refs = self.refs[len(self.refs) - len(self._new):]
+        np.savez(path, keys=np.frombuffer(b"".join(k for k, _ in self._new), dtype=np.uint8).reshape(-1, 16),
+                 signatures=np.array([empty if s is None else s for _, s in self._new], dtype=np.uint32
+                                     ).reshape(-1, self.cfg.num_perm),
+                 has_signature=np.array([s is not None for _, s in self._new], dtype=bool),
+                 refs=np.array([json.dumps(r, ensure_ascii=False) for r in refs], dtype=str))
+        self._new = []
+
+    def load(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as state:
+            for key, signature, has, ref in zip(state["keys"], state["signatures"], state["has_signature"],
+                                                state["refs"]):
+                self.remember(key.tobytes(), signature if has else None, tuple(json.loads(str(ref))))
+        self._new = []

@@ -6,13 +6,12 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from medforge.tokenizer.japanese import FULLWIDTH  # the tokenizer's own mapping: the two must agree
+
 # C0/C1 controls other than tab and newline, and the BOM / zero-width no-break space
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
 # what UTF-8 read as Latin-1/cp1252 looks like: only documents showing it go through ftfy (slow)
 _MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
-# ASCII printable (except space) -> full-width forms, as JMedRoBERTa's input requires
-_FULLWIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}
-_FULLWIDTH[0x20] = 0x3000
 
 
 def fold_spaces(text: str) -> str:
@@ -47,7 +46,7 @@ class Normalizer:
             text = text.lower()
         text = fold_spaces(text)
         if self.fullwidth:
-            text = text.translate(_FULLWIDTH)
+            text = text.translate(FULLWIDTH)
         return text, repaired
 
 

@@ -18,11 +18,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 
 from medforge import log, meta, paths
 from medforge.corpus.config import PrepareConfig, SourceConfig
-from medforge.corpus.dedup import NearDuplicates
+from medforge.corpus.dedup import Dedup, Ref
 from medforge.corpus.process import Processed, Processor, init_worker, process_batch
 from medforge.corpus.readers import Counts, expand, read_documents
 from medforge.corpus.report import write_report
@@ -33,7 +32,6 @@ from medforge.progress import bar
 
 logger = log.get("prepare")
 BATCH = 256
-Ref = tuple[str, str, int]  # source, file, position
 
 
 def documents(source: SourceConfig, cfg: PrepareConfig, counts: Counts) -> Iterator[tuple[str, int, str]]:
@@ -82,56 +80,6 @@ class Tally:
     def to_dict(self) -> dict:
         return {**self.counts, "dropped": dict(self.dropped), "repaired": dict(self.repaired), "pii": dict(self.pii),
                 "languages": dict(self.languages), "pii_examples": self.pii_examples}
-
-
-class Dedup:
-    """Exact keys and the near-duplicate index, with the reference of every kept document."""
-
-    def __init__(self, cfg: PrepareConfig):
-        self.cfg = cfg
-        self.exact: dict[bytes, int] = {}
-        self.near = NearDuplicates(cfg.near_threshold, cfg.num_perm) if cfg.dedup_near else None
-        self.near_refs: list[int] = []  # near index -> kept document index (texts shorter than a shingle have none)
-        self.refs: list[Ref] = []
-        self._new: list[tuple[bytes, np.ndarray | None]] = []
-
-    def check(self, doc: Processed, ref: Ref) -> tuple[str, int, float] | None:
-        """('exact' | 'near', index of the kept document it repeats, similarity), or None (and it is kept)."""
-        if self.cfg.dedup_exact and doc.key in self.exact:
-            return "exact", self.exact[doc.key], 1.0
-        if self.near is not None and doc.signature is not None:
-            found = self.near.check(doc.signature)
-            if found:
-                return "near", self.near_refs[found[0]], found[1]
-        self.remember(doc.key, doc.signature, ref)
-        return None
-
-    def remember(self, key: bytes, signature: np.ndarray | None, ref: Ref) -> None:
-        index = len(self.refs)
-        self.refs.append(ref)
-        self.exact.setdefault(key, index)
-        if self.near is not None and signature is not None:
-            self.near.add(signature)
-            self.near_refs.append(index)
-        self._new.append((key, signature))
-
-    def save(self, path: Path) -> None:
-        """The documents kept since the last save: enough to rebuild the indexes on resume."""
-        empty = np.zeros(self.cfg.num_perm, dtype=np.uint32)
-        refs = self.refs[len(self.refs) - len(self._new):]
-        np.savez(path, keys=np.frombuffer(b"".join(k for k, _ in self._new), dtype=np.uint8).reshape(-1, 16),
-                 signatures=np.array([empty if s is None else s for _, s in self._new], dtype=np.uint32
-                                     ).reshape(-1, self.cfg.num_perm),
-                 has_signature=np.array([s is not None for _, s in self._new], dtype=bool),
-                 refs=np.array([json.dumps(r, ensure_ascii=False) for r in refs], dtype=str))
-        self._new = []
-
-    def load(self, path: Path) -> None:
-        with np.load(path, allow_pickle=False) as state:
-            for key, signature, has, ref in zip(state["keys"], state["signatures"], state["has_signature"],
-                                                state["refs"]):
-                self.remember(key.tobytes(), signature if has else None, tuple(json.loads(str(ref))))
-        self._new = []
 
 
 def _processed(cfg: PrepareConfig, batches: Iterator[list], dedup: Dedup) -> Iterator[tuple[list, list[Processed]]]:
@@ -251,7 +199,7 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
     if doc.dropped:
         tally.dropped[doc.dropped] += 1
         return
-    repeated = dedup.check(doc, ref)
+    repeated = dedup.check(doc.key, doc.signature, ref)
     if repeated:
         kind, index, similarity = repeated
         tally.dropped[f"{kind}_duplicate"] += 1

@@ -175,9 +175,9 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
 
 def run(cfg: ExportConfig, ctx) -> dict:
     """The pipeline's export stage: the run's own model, card data and fine-tuned head."""
-    source = source_of(ctx.run_dir)
-    source.prepare, source.pretrain = ctx.need("prepare"), ctx.need("pretrain")
-    source.evaluate = ctx.upstream.get("evaluate")
+    pretrain = ctx.need("pretrain")
+    source = Source(pretrain / "model", pretrain / "model", ctx.need("prepare"),
+                    _existing(ctx.run_dir / "tokenizer", "config.yaml"), pretrain, ctx.upstream.get("evaluate"))
     return export(source, ctx.out, cfg)
 
 

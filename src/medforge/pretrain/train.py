@@ -91,8 +91,8 @@ def build_objective(cfg: PretrainConfig, tokenizer) -> tuple[torch.nn.Module, st
     teacher = load_mlm(paths.model_ref(d.teacher), tokenizer, cfg.seq_len)
     depth = teacher.config.num_hidden_layers
     if d.student_preset:
-        student = build_mlm(teacher.config.model_type if teacher.config.model_type in ("roberta", "camembert") else
-                            "bert", d.student_preset, tokenizer, cfg.seq_len, cfg.model.dropout)
+        # build_mlm refuses a family it does not know (an xlm-roberta teacher, say) with a clear error
+        student = build_mlm(teacher.config.model_type, d.student_preset, tokenizer, cfg.seq_len, cfg.model.dropout)
         layer_map = d.layer_map or default_layer_map(depth, student.config.num_hidden_layers)
     else:
         layer_map = d.layer_map or default_layer_map(depth, d.student_layers or max(depth // 2, 1))

@@ -10,6 +10,7 @@ from medforge.errors import MedforgeError
 
 # ASCII '!'..'~' -> U+FF01..U+FF5E. Spaces stay ASCII: the pre-tokenizers split words on them.
 _ASCII = [chr(c) for c in range(0x21, 0x7F)]
+FULLWIDTH = {ord(c): ord(c) + 0xFEE0 for c in _ASCII}  # a str.translate table, for corpus preparation
 
 
 def fullwidth_normalizer() -> normalizers.Normalizer:

@@ -82,10 +82,9 @@ def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: 
             return multilabel_scores(gold, pred, labels), pred
         return classification_scores([g[0] for g in gold], [p[0] for p in pred], labels), pred
 
-    history, best_epoch = train_keep_best(model, [len(r) for r in encoded["train"]], make_batch,
-                                          lambda: score("dev")[0][data.spec.headline], hp, seed, device,
-                                          data.spec.name)
-    dev_scores, dev_pred = score("dev")
+    history, best_epoch, (dev_scores, dev_pred) = train_keep_best(
+        model, [len(r) for r in encoded["train"]], make_batch, lambda: score("dev"), data.spec.headline, hp, seed,
+        device, data.spec.name)
     test_scores, test_pred = score("test")
     out.mkdir(parents=True, exist_ok=True)
     for split, pred in (("dev", dev_pred), ("test", test_pred)):

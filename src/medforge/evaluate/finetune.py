@@ -33,8 +33,9 @@ def predict(model, windows, n_words: list[int], id2label: dict[int, str], batch_
     """One tag per word, assembled from the windows of each sentence."""
     model.eval()
     out: list[list[str | None]] = [[None] * n for n in n_words]
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i:i + batch_size]
+    by_length = sorted(windows, key=lambda w: len(w.input_ids))  # little padding: 2.4x faster on BC5CDR dev
+    for i in range(0, len(by_length), batch_size):
+        chunk = by_length[i:i + batch_size]
         batch = collate(chunk, pad_id)
         logits = model(input_ids=batch["input_ids"].to(device),
                        attention_mask=batch["attention_mask"].to(device)).logits
@@ -49,10 +50,12 @@ def predict(model, windows, n_words: list[int], id2label: dict[int, str], batch_
     return out  # type: ignore[return-value]
 
 
-def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: int, device, name: str):
-    """Fine-tune for ``hp.epochs`` over length-grouped batches (AdamW, linear warmup and decay), score
-    validation after each epoch, and leave the model with the best epoch's weights.
-    Returns (history, best epoch)."""
+def train_keep_best(model, lengths: list[int], make_batch, evaluate_dev, headline: str, hp, seed: int, device,
+                    name: str):
+    """Fine-tune for ``hp.epochs`` over length-grouped batches (AdamW, linear warmup and decay), evaluate
+    validation after each epoch (``evaluate_dev()`` gives scores and predictions), and leave the model with
+    the best epoch's weights. Returns (history, best epoch, that epoch's validation scores and predictions),
+    so validation is not predicted again."""
     order = torch.Generator().manual_seed(seed)
     epoch_batches = [length_grouped_batches(lengths, hp.batch_size, order) for _ in range(hp.epochs)]
     if hp.max_steps:  # a step budget instead of whole epochs: the last epoch is cut short
@@ -65,7 +68,7 @@ def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: 
     total_steps = sum(len(b) for b in epoch_batches)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(hp.warmup_ratio * total_steps), total_steps)
-    history, best_score, best_state, best_epoch = [], -1.0, None, 0
+    history, best_score, best_state, best_epoch, best_dev = [], -1.0, None, 0, None
     model.train()
     for epoch, batches in enumerate(epoch_batches, start=1):
         running = 0.0
@@ -77,16 +80,17 @@ def train_keep_best(model, lengths: list[int], make_batch, dev_score, hp, seed: 
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             running += loss.item()
-        dev = dev_score()
+        dev_result = evaluate_dev()
+        dev = dev_result[0][headline]
         history.append({"epoch": epoch, "steps": len(batches), "train_loss": running / len(batches),
                         "dev_score": dev})
         logger.info("%s seed %d epoch %d: train loss %.4f, dev score %.4f", name, seed, epoch,
                     history[-1]["train_loss"], dev)
         if dev > best_score:
-            best_score, best_epoch = dev, epoch
+            best_score, best_epoch, best_dev = dev, epoch, dev_result
             best_state = copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
-    return history, best_epoch
+    return history, best_epoch, best_dev
 
 
 def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, settings: dict) -> tuple:
@@ -110,10 +114,9 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
                        hp.batch_size, tokenizer.pad_token_id, device)
         return ner_scores([s.tags for s in sents[split]], pred), pred
 
-    history, best_epoch = train_keep_best(
+    history, best_epoch, (dev_scores, dev_pred) = train_keep_best(
         model, lengths, lambda idx: collate([windows["train"][i] for i in idx], tokenizer.pad_token_id),
-        lambda: score("dev")[0][data.spec.headline], hp, seed, device, data.spec.name)
-    dev_scores, dev_pred = score("dev")
+        lambda: score("dev"), data.spec.headline, hp, seed, device, data.spec.name)
     test_scores, test_pred = score("test")
     out.mkdir(parents=True, exist_ok=True)
     for split, pred in (("dev", dev_pred), ("test", test_pred)):

@@ -99,3 +99,28 @@ def test_length_grouped_batches_cover_every_window_once_with_little_padding():
     assert padded < 0.6 * naive and padded < 1.15 * sum(lengths)
     again = length_grouped_batches(lengths, 16, torch.Generator().manual_seed(1), group=10)
     assert again != batches  # a new order each epoch
+
+
+def test_prediction_batched_by_length_gives_each_word_its_own_tag(tiny_tokenizer_dir):
+    """Prediction batches windows by length, not in sentence order: every tag must still land on its own
+    word, and padding must not change it (the same as predicting each window alone)."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from medforge.evaluate.finetune import predict
+
+    tok = words_of(tiny_tokenizer_dir)
+    rng = random.Random(1)
+    vocab = "patient fever pneumopathie the of a traitement insuffisance cardiaque 12 mg ; .".split()
+    sentences = [[rng.choice(vocab) for _ in range(rng.randint(1, 40))] for _ in range(30)]
+    windows = encode_sentences(tok, sentences, None, {"O": 0}, max_length=16)
+    torch.manual_seed(0)
+    model = BertForTokenClassification(BertConfig(
+        vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        num_labels=5, pad_token_id=tok.pad_token_id))
+    id2label = {i: f"T{i}" for i in range(5)}
+    n_words = [len(s) for s in sentences]
+    batched = predict(model, windows, n_words, id2label, 8, tok.pad_token_id, torch.device("cpu"))
+    alone = predict(model, windows, n_words, id2label, 1, tok.pad_token_id, torch.device("cpu"))
+    assert batched == alone and [len(tags) for tags in batched] == n_words
+    assert len({tag for tags in batched for tag in tags}) > 1  # a model that tags everything alike would prove nothing

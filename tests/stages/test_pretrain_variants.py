@@ -146,3 +146,62 @@ def test_compiled_encoder_trains_like_the_eager_one_and_saves_standard_weights(b
     assert losses(compiled) == pytest.approx(losses(eager), abs=1e-4)
     model = AutoModelForMaskedLM.from_pretrained(compiled / "pretrain" / "model")  # plain keys, no _orig_mod
     assert type(model).__name__ == "RobertaForMaskedLM"
+
+
+def test_a_tokenizer_of_the_same_size_with_another_mapping_is_refused_before_packing(base_run, tmp_path, capsys):
+    saved = base_run / "pretrain" / "model"
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (swapped / name).write_text((saved / name).read_text())
+    data = json.loads((swapped / "tokenizer.json").read_text())
+    vocab = data["model"]["vocab"]
+    a, b = [t for t, i in vocab.items() if i in (100, 101)]
+    vocab[a], vocab[b] = vocab[b], vocab[a]  # same size, same tokens: two ids exchanged
+    (swapped / "tokenizer.json").write_text(json.dumps(data))
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, f"pretrain.model.init_from={saved}",
+                   f"pretrain.tokenizer={swapped}") == 2
+    err = capsys.readouterr().err
+    assert "vocabulary is not the model's: 2 ids differ" in err and "id 100" in err
+    assert not (run / "pretrain" / "packed").exists()  # the error came before packing
+
+
+@pytest.fixture(scope="module")
+def bare_encoder(base_run, tmp_path_factory):
+    """The saved model without its MLM head, as sentence encoders (all-MiniLM-L6-v2) are distributed."""
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = tmp_path_factory.mktemp("bare")
+    saved = base_run / "pretrain" / "model"
+    AutoModel.from_pretrained(saved).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(saved).save_pretrained(folder)
+    return folder
+
+
+def test_a_missing_mlm_head_is_reported_initialised_and_warmed_up_alone(base_run, bare_encoder, tmp_path, caplog):
+    import torch
+    from safetensors.torch import load_file
+
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=3",
+                   "pretrain.log_every=1", f"pretrain.model.init_from={bare_encoder}",
+                   f"pretrain.tokenizer={bare_encoder}", "pretrain.head_warmup_steps=3") == 0
+    assert "has no trained MLM head" in caplog.text
+    head = json.loads((run / "pretrain" / "meta.json").read_text())["summary"]["head"]
+    assert head["missing"] and all(k.startswith("lm_head.") for k in head["missing"])
+    assert head["head_warmup_steps"] == 3 and "identity" in head["initialised"]
+    before = load_file(bare_encoder / "model.safetensors")
+    after = load_file(run / "pretrain" / "model" / "model.safetensors")
+    encoder = {name: tensor for name, tensor in before.items() if not name.startswith("pooler.")}  # no MLM use
+    assert encoder
+    for name, tensor in encoder.items():  # three steps of head warm-up: the encoder did not move
+        torch.testing.assert_close(after["roberta." + name], tensor, rtol=0, atol=0)
+    assert not torch.equal(after["lm_head.dense.weight"], torch.eye(after["lm_head.dense.weight"].shape[0]))
+
+
+def test_a_teacher_without_an_mlm_head_is_refused(base_run, bare_encoder, tmp_path, capsys):
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY,
+                   f"pretrain.distill.teacher={bare_encoder}") == 2
+    assert "has no trained MLM head" in capsys.readouterr().err

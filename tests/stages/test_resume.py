@@ -67,14 +67,20 @@ def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_pa
         torch.testing.assert_close(wb[name], wa[name], rtol=0, atol=1e-6)
 
 
-def test_time_budget_stops_cleanly_and_the_rerun_finishes(uninterrupted, tmp_path, capsys):
+def test_time_budget_stops_cleanly_and_the_rerun_finishes(uninterrupted, tmp_path, capsys, caplog):
     run = tmp_path / "run"
     copy_upstream(uninterrupted, run)
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME, "pretrain.max_minutes=1e-6") == 3
     assert "time budget" in capsys.readouterr().err
     assert (run / "pretrain" / "checkpoint-1").is_dir() and not (run / "pretrain" / MARKER).exists()
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *RESUME) == 0  # no budget: finishes
-    assert json.loads((run / "pretrain" / "train_summary.json").read_text())["resumed_from_step"] == 1
+    summary = json.loads((run / "pretrain" / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] == 1
+    # the training time covers both attempts (it was the last one's alone), and says how many there were
+    first = json.loads((run / "pretrain" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert summary["attempts"] == 2 and first["attempts"] == 2
+    assert summary["wall_time_s"] > summary["last_attempt_wall_time_s"] > 0
+    assert "reused the packed" in caplog.text  # the rerun did not tokenize the corpus again
     assert [r["loss"] for r in rows(run) if "loss" in r] == pytest.approx(
         [r["loss"] for r in rows(uninterrupted) if "loss" in r], abs=1e-6)
 

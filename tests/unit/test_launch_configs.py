@@ -17,7 +17,7 @@ def test_sbatch_template_is_valid_bash_and_portable():
     assert subprocess.run(["bash", "-n", str(SBATCH)], capture_output=True).returncode == 0
     assert "module load" not in text and "--rdzv_backend c10d" in text
     assert "-m medforge.cli pretrain" in text and "pretrain.max_minutes" in text
-    assert '"$status" -eq 3' in text and "scontrol requeue" in text  # the time budget's exit status
+    assert '"$medforge_status" -eq 3' in text and "scontrol requeue" in text  # the time budget's exit status
 
 
 ACCELERATE = sorted((SBATCH.parents[1] / "accelerate").glob("*.yaml"))

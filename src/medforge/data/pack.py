@@ -15,9 +15,14 @@ from pathlib import Path
 import datasets
 from datasets import Dataset, Features, Sequence, Value
 
+from medforge import meta
 from medforge.corpus.store import count_rows, split_files
 from medforge.data.packers import pack_docs, unit_cuts
-from medforge.tokenizer.japanese import preprocessor
+from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, preprocessor
+
+# a finished build leaves this marker with its fingerprint; a rerun with the same inputs reuses the build
+PACKED_MARKER = "_PACKED.json"
+PACK_VERSION = 2  # bump when the packed bytes change for the same inputs (2: special-token strings as text)
 
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
                      "n_real": Value("int32")})
@@ -41,7 +46,11 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
 
     def encode(batch):
         texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
-        encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=offsets)
+        # corpus text is text: a literal "<s>" (HTML strike-through) or "<mask>" is spelled out, never a
+        # control token (a mid-sequence <pad> would be unattended, a </s> a fake document end)
+        # whole documents, cut into sequences later: the warning about the model's length does not apply
+        encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=offsets, split_special_tokens=True,
+                            verbose=False)
         cuts = [unit_cuts(text, [a for a, _ in encoded["offset_mapping"][i]], mode) if offsets else [0]
                 for i, text in enumerate(texts)]
         return {"ids": encoded["input_ids"], "cuts": cuts,
@@ -56,9 +65,28 @@ def _stats(n_docs: int, doc_tokens: int, n_seq: int, real: int, seq_len: int) ->
             "padding_fraction": round(1 - real / max(n_seq * seq_len, 1), 6)}
 
 
+def packing_fingerprint(corpus_dir: Path, split: str, tokenizer, seq_len: int, mode: str) -> str:
+    """What the packed bytes depend on: the split's shards (name, size, time), the tokenizer, length, mode."""
+    files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in split_files(corpus_dir, split)]
+    return meta.hash_json({"files": files, "corpus": str(Path(corpus_dir).resolve()),
+                           "tokenizer": tokenizer.backend_tokenizer.to_str(),
+                           "pre_segment": tokenizer.init_kwargs.get(PRE_SEGMENT_KEY),
+                           "seq_len": seq_len, "mode": mode, "version": PACK_VERSION})
+
+
 def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path,
                  mode: str = "pack") -> tuple[Dataset, dict]:
-    """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats."""
+    """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats.
+
+    A finished build with the same fingerprint is reused: a resumed or time-budget-restarted run does not
+    tokenize the corpus again (minutes on a large corpus, which counted against ``max_minutes``)."""
+    target = out_dir / split
+    fingerprint = packing_fingerprint(corpus_dir, split, tokenizer, seq_len, mode)
+    done = _read_marker(target)
+    if done.get("fingerprint") == fingerprint:
+        packed, stats = load_packed(out_dir, split, seq_len)
+        return packed, {**stats, "reused": True}
+    shutil.rmtree(target, ignore_errors=True)  # an unfinished or outdated build
     if count_rows(corpus_dir, split) == 0:
         # an empty split (validation_fraction 0); datasets can neither read nor reload zero-row files
         return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
@@ -73,7 +101,6 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
         yield from pack_docs(((r["ids"], r["starts"], r["cuts"]) for r in tokenized), seq_len,
                              tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, mode)
 
-    target = out_dir / split
     Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))
     shutil.rmtree(cache, ignore_errors=True)
     packed = datasets.load_from_disk(str(target))
@@ -81,7 +108,15 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     # Conservation: every document token is in exactly one sequence; the rest are bos/eos separators.
     assert stats["real_tokens"] == doc_tokens + stats["separator_tokens"], stats
     (target / "medforge_stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    meta.write_json(target / PACKED_MARKER, {"fingerprint": fingerprint})  # last: the build is complete
     return packed, stats
+
+
+def _read_marker(target: Path) -> dict:
+    try:
+        return json.loads((target / PACKED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def load_packed(out_dir: Path, split: str, seq_len: int) -> tuple[Dataset, dict]:

@@ -25,6 +25,16 @@ def head_of(model: nn.Module) -> nn.Module:
     raise MedforgeError(f"{type(model).__name__} has no MLM head named {' or '.join(_HEADS)}")
 
 
+def untrained_head(model: nn.Module, missing_keys: list[str]) -> list[str]:
+    """The MLM-head weights that loading did not fill (transformers then initialises them at random):
+    a bare encoder (``BertModel``, all-MiniLM-L6-v2) or a fine-tuned classifier has none. Keys tied to a
+    loaded tensor (the decoder shares the input embeddings) do not count."""
+    state = model.state_dict()
+    missing = set(missing_keys)
+    loaded = {state[k].data_ptr() for k in state if k not in missing}
+    return sorted(k for k in missing if k.split(".")[0] in _HEADS and k in state and state[k].data_ptr() not in loaded)
+
+
 class SparseMLM(nn.Module):
     def __init__(self, model: nn.Module, sparse: bool = True):
         super().__init__()

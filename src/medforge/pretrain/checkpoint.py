@@ -1,6 +1,7 @@
 """Checkpoints: ``checkpoint-N/`` with model, optimizer, scheduler, RNG states and data position.
 
-Written into a temporary folder and renamed, so an interrupted save never looks like a checkpoint.
+Written into a temporary folder, flushed to disk (files, then the folder) and renamed, so an
+interrupted save or a power loss never leaves something that looks like a checkpoint but is not one.
 Saving is collective (every process calls it): under FSDP or DeepSpeed ZeRO the weights are
 gathered from all processes, and the sharded optimizer state is written by each process through
 ``accelerator.save_state`` into ``sharded/``; under DDP or one process the main process writes a
@@ -10,6 +11,7 @@ plain ``optimizer.pt``.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -70,15 +72,34 @@ def save_checkpoint(folder: Path, step: int, accelerator, objective, optimizer, 
         if not is_sharded(accelerator):
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         _save_host_state(tmp, scheduler, state)
+    if main or is_sharded(accelerator):
+        sync_tree(tmp)  # each process flushes what it wrote (shared filesystems flush per client)
     accelerator.wait_for_everyone()  # every shard is on disk before the folder becomes a checkpoint
     if main:
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
+        _fsync(Path(folder))  # the rename itself
         for old in list_checkpoints(folder)[:-keep_last]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_tree(folder: Path) -> None:
+    """fsync every file and folder under ``folder`` (the folders too: a file's name lives in its folder)."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            _fsync(Path(root) / name)
+        _fsync(Path(root))
 
 
 def _save_host_state(tmp: Path, scheduler, state: dict) -> None:

@@ -65,6 +65,9 @@ class PretrainConfig:
                                "steps pay the compilation, later ones run faster on a GPU.")
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: less memory, ~30% "
                                               "more compute; for long sequences or large models.")
+    head_warmup_steps: int = opt(0, "Continual pre-training from a checkpoint without an MLM head (a bare "
+                                    "encoder): train only the new head for this many first steps, the encoder and "
+                                    "the embeddings frozen, so that the random head does not push noise into them.")
     learning_rate: float = opt(5e-4, "Peak learning rate, reached after warmup.")
     warmup_steps: int = opt(30, "Linear warmup steps, then linear decay to 0 at max_steps.")
     weight_decay: float = opt(0.01, "AdamW weight decay (not applied to biases and LayerNorm).")
@@ -98,6 +101,8 @@ class PretrainConfig:
     operational = ("resume", "max_minutes", "carbon_country", "tensorboard")
 
     def validate(self, source: str) -> None:
+        if self.head_warmup_steps < 0:
+            raise ConfigError(f"{source}: 'pretrain.head_warmup_steps' must be 0 or more, got {self.head_warmup_steps}")
         for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",
                     "keep_last", "log_every"):
             if getattr(self, key) < 1:

@@ -26,10 +26,10 @@ from medforge.data.pack import build_packed, load_packed
 from medforge.errors import ConfigError, MedforgeError
 from medforge.models.flops import flops_per_token, peak_tflops
 from medforge.models.distill import DistillMLM, default_layer_map, student_from_teacher
-from medforge.models.mlm import SparseMLM
+from medforge.models.mlm import SparseMLM, head_of
 from medforge.models.presets import build_mlm, load_mlm
 from medforge.pretrain.carbon import Emissions
-from medforge.pretrain.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_model
+from medforge.pretrain.checkpoint import is_sharded, latest_checkpoint, load_checkpoint, save_checkpoint, save_model
 from medforge.pretrain.config import PretrainConfig
 from medforge.pretrain.plots import FILENAME as CURVES, plot_history
 from medforge.progress import bar
@@ -82,13 +82,18 @@ def evaluate_mlm(objective, dataset, tokenizer, cfg: PretrainConfig, seed: int, 
     return {"eval_loss": mean, "eval_perplexity": math.exp(min(mean, 50.0)), "eval_tokens": int(count)}
 
 
-def build_objective(cfg: PretrainConfig, tokenizer) -> tuple[torch.nn.Module, str]:
-    """The model to train wrapped in its objective (sparse MLM, or distillation from a teacher)."""
+def build_objective(cfg: PretrainConfig, tokenizer, report: dict) -> tuple[torch.nn.Module, str]:
+    """The model to train wrapped in its objective (sparse MLM, or distillation from a teacher); ``report``
+    receives what loading found (a missing MLM head)."""
     d = cfg.distill
     if not d.teacher:
-        model, described = build_model(cfg, tokenizer)
+        model, described = build_model(cfg, tokenizer, report)
         return SparseMLM(model, cfg.sparse_head), described
-    teacher = load_mlm(paths.model_ref(d.teacher), tokenizer, cfg.seq_len)
+    loaded: dict = {}
+    teacher = load_mlm(paths.model_ref(d.teacher), tokenizer, cfg.seq_len, loaded)
+    if loaded["missing_head"]:
+        raise ConfigError(f"'pretrain.distill.teacher' {d.teacher} has no trained MLM head "
+                          f"({', '.join(loaded['missing_head'][:3])} missing): it would teach random outputs")
     depth = teacher.config.num_hidden_layers
     if d.student_preset:
         # build_mlm refuses a family it does not know (an xlm-roberta teacher, say) with a clear error
@@ -105,10 +110,28 @@ def build_objective(cfg: PretrainConfig, tokenizer) -> tuple[torch.nn.Module, st
                        f"({depth} layers; map {layer_map})")
 
 
-def build_model(cfg: PretrainConfig, tokenizer):
+def encoder_parameters(model) -> list[torch.nn.Parameter]:
+    """Everything but the MLM head's own weights (the decoder tied to the input embeddings counts as
+    encoder): what ``head_warmup_steps`` freezes."""
+    head_only = {p.data_ptr() for p in head_of(model).parameters()} - \
+        {p.data_ptr() for p in model.base_model.parameters()}
+    return [p for p in model.parameters() if p.data_ptr() not in head_only]
+
+
+def build_model(cfg: PretrainConfig, tokenizer, report: dict):
     if cfg.model.init_from:
-        return load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len), \
-            f"continued from {cfg.model.init_from}"
+        model = load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len, report)
+        missing = report.pop("missing_head")
+        if missing:
+            report["head"] = {"missing": missing, "head_warmup_steps": cfg.head_warmup_steps,
+                              "initialised": "identity transform, zero output bias, decoder tied to the input "
+                                             "embeddings"}
+            logger.warning("%s has no trained MLM head (%d weights missing, e.g. %s): the new head starts as an "
+                           "identity transform onto the tied input embeddings%s", cfg.model.init_from, len(missing),
+                           missing[0],
+                           f" and trains alone for {cfg.head_warmup_steps} steps" if cfg.head_warmup_steps
+                           else "; consider pretrain.head_warmup_steps")
+        return model, f"continued from {cfg.model.init_from}"
     return build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len, cfg.model.dropout), \
         f"new {cfg.model.family}-{cfg.model.preset}"
 
@@ -211,15 +234,18 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     check_special_tokens(tokenizer, str(tokenizer_dir))
 
     main = accelerator.is_main_process
+    # the model first: a wrong init_from, vocabulary or seq_len fails before minutes of packing
+    loaded: dict = {}
+    objective, described = build_objective(cfg, tokenizer, loaded)
+    model = objective.model
     data = packed_data(cfg, ctx, tokenizer, accelerator)
     train_ds, val_ds, train_stats, val_stats = data["train"], data["validation"], data["train_stats"], \
         data["validation_stats"]
-    logger.info("packed %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
-                train_stats["sequences"], cfg.seq_len, 100 * train_stats["padding_fraction"], len(val_ds))
+    logger.info("%s %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
+                "reused the packed" if train_stats.get("reused") else "packed", train_stats["sequences"], cfg.seq_len,
+                100 * train_stats["padding_fraction"], len(val_ds))
 
     # model and optimiser
-    objective, described = build_objective(cfg, tokenizer)
-    model = objective.model
     if cfg.gradient_checkpointing:  # renamed in transformers 5
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     if cfg.compile:  # the encoder only: the sparse head's gather has data-dependent shapes
@@ -228,6 +254,10 @@ def run(cfg: PretrainConfig, ctx) -> dict:
     logger.info("model: %s, %.2fM parameters; %d steps of %d sequences (%d per process x %d accumulation x %d "
                 "processes)", described, n_params / 1e6, max_steps, cfg.batch_size * accum * world, cfg.batch_size,
                 accum, world)
+    frozen = encoder_parameters(model) if cfg.head_warmup_steps else []
+    if frozen and is_sharded(accelerator):
+        raise ConfigError("'pretrain.head_warmup_steps' needs unsharded parameters (DDP or one process), not "
+                          "FSDP/DeepSpeed")
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
                                   betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, max_steps)
@@ -245,6 +275,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         state = load_checkpoint(checkpoint, accelerator, objective, optimizer, scheduler)
         logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
                     state["position"])
+    # training time and attempts add up over the attempts that led to the checkpoint resumed from
+    earlier_wall, attempt = state.get("wall_time_s", 0.0), state.get("attempts", 0) + 1
     # the short-then-long schedule: one stream per phase; the step says which phase it is
     switch = round(cfg.short_fraction * max_steps) if cfg.short_seq_len else 0
     streams = {"long": BatchStream(train_ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index, world)}
@@ -270,7 +302,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         stream = streams[phase(step)]
         save_checkpoint(ctx.out, step, accelerator, objective, optimizer, scheduler,
                         {"step": step, "position": stream.position, "phase": phase(step), "epoch": stream.epoch,
-                         "real_tokens": real_tokens, "seed": ctx.seed, "processes": world},
+                         "real_tokens": real_tokens, "seed": ctx.seed, "processes": world, "attempts": attempt,
+                         "wall_time_s": round(earlier_wall + time.perf_counter() - started, 3)},
                         keep_last=cfg.keep_last)
 
     # loop
@@ -294,8 +327,8 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                 total, _ = objective(**batch)
                 # gradients are averaged over processes and divided by the accumulation in backward:
                 # this scale makes the result the token mean of the whole global batch, exactly as one
-                # process with one big batch computes it
-                accelerator.backward(total * (world * accum / targets))
+                # process with one big batch computes it (a batch without any target adds nothing)
+                accelerator.backward(total * (world * accum / max(targets, 1)))
             loss_sum += total.detach()
         step_loss = float(accelerator.reduce(loss_sum, "sum")) / max(targets, 1)
         real_tokens += int(real)
@@ -306,6 +339,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
         if not math.isfinite(step_loss):
             raise MedforgeError(f"training loss became {step_loss} at step {step}; lower "
                                 f"'pretrain.learning_rate' (now {cfg.learning_rate}) or raise warmup")
+        if step <= cfg.head_warmup_steps:  # AdamW leaves a parameter without a gradient untouched (no decay)
+            for param in frozen:
+                param.grad = None
         norm = accelerator.clip_grad_norm_(objective.parameters(), cfg.max_grad_norm
                                            if cfg.max_grad_norm > 0 else float("inf"))
         grad_norm = float(norm) if norm is not None else None  # DeepSpeed may not report it
@@ -361,7 +397,9 @@ def run(cfg: PretrainConfig, ctx) -> dict:
                "tokens_per_s": sum(r["tokens_per_s"] for r in steady) / max(len(steady), 1),
                "tflops": sum(r["tflops"] for r in steady) / max(len(steady), 1),
                "resumed_from_step": state["step"] or None,
-               "wall_time_s": round(time.perf_counter() - started, 2),
+               "wall_time_s": round(earlier_wall + time.perf_counter() - started, 2), "attempts": attempt,
+               "last_attempt_wall_time_s": round(time.perf_counter() - started, 2),
+               "head": loaded.get("head"), "vocabulary_checked": loaded.get("vocabulary_checked"),
                "final_train_loss": next(r["loss"] for r in reversed(history.rows) if "loss" in r),
                "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
                "final_eval_perplexity": evals[-1]["eval_perplexity"] if evals else None,

@@ -90,3 +90,26 @@ def check_special_tokens(tokenizer, where: str, vocab_size: int | None = None) -
     if len(set(distinct.values())) != len(distinct):
         raise MedforgeError(f"{where}: special tokens share ids {distinct}; each needs its own id")
     return ids
+
+
+def check_same_vocabulary(tokenizer, reference, where: str) -> None:
+    """The run's tokenizer must map tokens to the ids the model was trained with: same size is not enough
+    (a tokenizer of the same size with another mapping would train without an error, on garbage)."""
+    ours, theirs = tokenizer.get_vocab(), reference.get_vocab()
+    if ours == theirs and _special_ids(tokenizer) == _special_ids(reference):
+        return
+    by_id = {i: t for t, i in ours.items()}
+    their_by_id = {i: t for t, i in theirs.items()}
+    differ = [(i, their_by_id.get(i), by_id.get(i)) for i in sorted(set(by_id) | set(their_by_id))
+              if by_id.get(i) != their_by_id.get(i)]
+    shown = "; ".join(f"id {i}: model {a!r}, tokenizer {b!r}" for i, a, b in differ[:5])
+    specials = "" if differ else f" (special tokens differ: {_special_ids(reference)} vs {_special_ids(tokenizer)})"
+    raise ConfigError(f"{where}: the tokenizer's vocabulary is not the model's: {len(differ)} ids differ{specials}"
+                      f"{': ' + shown if shown else ''}. Use the model's own tokenizer (or one adapted from it with "
+                      "`medforge tokenizer adapt`)")
+
+
+def _special_ids(tokenizer) -> dict[str, int | None]:
+    return {name: getattr(tokenizer, f"{name}_id", None) for name in ("bos_token", "eos_token", "unk_token",
+                                                                     "pad_token", "mask_token", "cls_token",
+                                                                     "sep_token")}

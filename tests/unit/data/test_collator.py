@@ -58,3 +58,20 @@ def test_a_batch_always_has_a_target(tiny_tokenizer):
     collator = MLMCollator(tiny_tokenizer, 1e-6, generator=torch.Generator().manual_seed(4))
     out = collator([{"input_ids": torch.tensor([0, 10, 11, 2])}])
     assert (out["labels"] != -100).sum() == 1
+
+
+def test_random_replacement_never_draws_special_or_filler_tokens(tmp_path, sample_texts):
+    """Fillers pad the vocabulary to a multiple of 64 and are never seen in training: not a replacement."""
+    from transformers import AutoTokenizer
+
+    from medforge.tokenizer.config import TokenizerConfig
+    from medforge.tokenizer.train import train_tokenizer
+
+    train_tokenizer(iter(sample_texts[:40]), TokenizerConfig(vocab_size=2000), tmp_path, 0, [])
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    fillers = [i for t, i in tokenizer.get_vocab().items() if t.startswith("<unused")]
+    assert fillers  # the small corpus cannot fill 2000 entries
+    collator = MLMCollator(tokenizer, 0.5, 0.0, 1.0, generator=torch.Generator().manual_seed(0))
+    ordinary = set(collator.ordinary_ids.tolist())
+    assert not ordinary & set(fillers) and not ordinary & set(tokenizer.all_special_ids)
+    assert len(ordinary) == len(tokenizer) - len(fillers) - len(set(tokenizer.all_special_ids))

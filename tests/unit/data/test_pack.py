@@ -53,3 +53,49 @@ def test_an_empty_split_packs_to_no_sequence(tmp_path, tiny_tokenizer):
     (corpus / SHARDS).mkdir(parents=True)  # a split without a shard file: prepare writes none when it is empty
     packed, stats = build_packed(corpus, "validation", tiny_tokenizer, 64, tmp_path / "packed")
     assert len(packed) == 0 and stats["sequences"] == 0 and stats["real_tokens"] == 0
+
+
+def _corpus(tmp_path, docs):
+    corpus = tmp_path / "corpus"
+    writer = SplitWriter(corpus / SHARDS / shard_name("train", 0, "parquet"))
+    for i, text in enumerate(docs):
+        writer.add(text, "s", "f", i)
+    writer.close()
+    return corpus
+
+
+def test_special_token_strings_in_documents_are_packed_as_text(tmp_path, tiny_tokenizer):
+    """HTML strike-through "<s>", a literal "</s>", "<pad>" or "<mask>" must not become control tokens: a
+    mid-sequence <pad> would be unattended, a </s> a fake document end."""
+    corpus = _corpus(tmp_path, ["Dose <s>10 mg</s> 20 mg.", "Type <mask> or <pad> or <unk> here."])
+    packed, stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "packed")
+    row = packed[0]["input_ids"][:packed[0]["n_real"]]
+    specials = set(tiny_tokenizer.all_special_ids)
+    inner = [t for t in row[1:] if t in specials]
+    assert inner == [tiny_tokenizer.eos_token_id] * 2  # only the two document ends
+    assert stats["separator_tokens"] == stats["sequences"] + 2
+
+
+def test_a_finished_build_is_reused_and_a_changed_one_rebuilt(tmp_path, tiny_tokenizer, sample_texts, monkeypatch):
+    import medforge.data.pack as pack
+
+    corpus = _corpus(tmp_path, sample_texts[:20])
+    first, stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "packed")
+    assert "reused" not in stats
+
+    def no_tokenizing(*args, **kwargs):
+        raise AssertionError("tokenized again")
+
+    monkeypatch.setattr(pack, "tokenize_split", no_tokenizing)
+    again, stats_again = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "packed")
+    assert stats_again.pop("reused") and stats_again == stats and again["input_ids"] == first["input_ids"]
+    monkeypatch.undo()
+    other, _ = build_packed(corpus, "train", tiny_tokenizer, 32, tmp_path / "packed")  # another length
+    assert len(other[0]["input_ids"]) == 32
+    (tmp_path / "packed" / "train" / pack.PACKED_MARKER).write_text("{")  # torn by a crash: rebuilt
+    monkeypatch.setattr(pack, "tokenize_split", no_tokenizing)
+    try:
+        build_packed(corpus, "train", tiny_tokenizer, 32, tmp_path / "packed")
+        raise RuntimeError("a torn marker was trusted")
+    except AssertionError as err:
+        assert "tokenized again" in str(err)

@@ -79,3 +79,38 @@ def test_token_level_masking_does_split_words(kind, sample_texts):
     partial = sum(1 for r in range(len(examples)) for w in words[r].unique()
                   if 0 < targets[r][words[r] == w].sum() < (words[r] == w).sum())
     assert partial > 0  # so the whole-word test above is not passing by accident
+
+
+def test_short_rows_keep_the_rate_and_whole_words(kind, sample_texts):
+    """Rows of 20 tokens or fewer, each masked from its own seed (as in training): no row gets a forced
+    extra target, so the rate stays at 15% and every word is masked whole (it was 23%, split words)."""
+    tokenizer, _ = kind
+    examples = [e for e in rows(tokenizer, sample_texts * 4, length=20)]
+    collator = MLMCollator(tokenizer, 0.15, whole_word=True)
+    batch = collator(examples, seeds=list(range(len(examples))))
+    starts = torch.stack([e["starts"] for e in examples])
+    original = torch.stack([e["input_ids"] for e in examples])
+    targets = batch["labels"] != -100
+    words = starts.cumsum(1)
+    maskable = ~torch.isin(original, torch.tensor(tokenizer.all_special_ids))
+    n_words = n_chosen = 0
+    for r in range(len(examples)):
+        for w in words[r][maskable[r]].unique():
+            in_word = (words[r] == w) & maskable[r]
+            assert targets[r][in_word].all() or not targets[r][in_word].any(), "a word was split"
+            n_words += 1
+            n_chosen += bool(targets[r][in_word].any())
+    assert 0.13 < n_chosen / n_words < 0.17, n_chosen / n_words
+
+
+def test_a_batch_without_targets_gets_one_whole_word(kind, sample_texts):
+    tokenizer, _ = kind
+    examples = rows(tokenizer, [t for t in sample_texts if len(t) > 80][:1], length=24)
+    for seed in range(20):
+        out = MLMCollator(tokenizer, 1e-9, generator=torch.Generator().manual_seed(seed), whole_word=True)(examples)
+        targets = out["labels"][0] != -100
+        words = examples[0]["starts"].cumsum(0)
+        assert len(words[targets].unique()) == 1  # one word ...
+        word = words[targets][0]
+        maskable = ~torch.isin(examples[0]["input_ids"], torch.tensor(tokenizer.all_special_ids))
+        assert targets[(words == word) & maskable].all()  # ... with all of its pieces

@@ -58,3 +58,18 @@ def test_loading_restores_weights_and_refuses_a_mismatched_model(tmp_path, parts
     wrapped = accelerator.prepare(SparseMLM(other))
     with pytest.raises(MedforgeError, match=r"checkpoint-1: checkpoint does not match(.|\n)*size mismatch"):
         ckpt.load_checkpoint(folder, accelerator, wrapped, optimizer, scheduler)
+
+
+def test_every_file_and_folder_is_flushed_before_the_rename(tmp_path, parts, monkeypatch):
+    synced, real_fsync = [], ckpt.os.fsync
+
+    def record(fd):
+        synced.append(ckpt.os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(ckpt.os, "fsync", record)
+    folder = ckpt.save_checkpoint(tmp_path, 3, *parts, {"step": 3}, keep_last=2)
+    tmp = str(tmp_path / ".checkpoint-3.tmp")
+    for path in folder.iterdir():
+        assert f"{tmp}/{path.name}" in synced, path.name  # flushed under its temporary name, before the rename
+    assert tmp in synced and str(tmp_path) in synced  # the folder's entries, and the rename in the parent

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -90,6 +91,32 @@ def apply_profile(data: dict, name: str | None, source: str) -> dict:
     for key, value in profiles[name].items():
         set_key(data, str(key).split("."), value, f"{source}: profile '{name}', key '{key}'")
     return data
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def interpolate(data: dict, source: str) -> dict:
+    """Replace ``${name}`` in every string by the top-level scalar ``name`` (e.g. ``${base_model}``), so that one
+    key names what several settings derive from; after the profile and the overrides, which may change it."""
+    scalars = {k: v for k, v in data.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+    def resolve(value, where):
+        if isinstance(value, str):
+            def one(match):
+                name = match.group(1)
+                if name not in scalars or name == where:
+                    raise ConfigError(f"{source}: '{where}' refers to ${{{name}}}, which is not a top-level setting "
+                                      f"of the file (top-level settings: {', '.join(sorted(scalars))})")
+                return str(scalars[name])
+            return _REFERENCE.sub(one, value)
+        if isinstance(value, dict):
+            return {k: resolve(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, where) for v in value]
+        return value
+
+    return resolve(data, "")
 
 
 def _unknown_key(cls: type, key: str, prefix: str, source: str) -> ConfigError:

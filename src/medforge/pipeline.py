@@ -63,6 +63,9 @@ STAGE_BY_NAME = {s.name: s for s in STAGES}
 class PipelineConfig:
     run_dir: str = cfglib.opt("runs/medforge", "Folder that receives one sub-folder per stage.")
     seed: int = cfglib.opt(42, "Seed for splits, initialisation, masking and data order.")
+    base_model: str = cfglib.opt("", "The model this pipeline starts from (continual pre-training, distillation); "
+                                     "other settings refer to it as ${base_model}, so that one override moves them "
+                                     "all (any top-level setting can be referred to this way).")
     prepare: PrepareConfig = cfglib.opt(PrepareConfig(), "")
     tokenizer: TokenizerConfig = cfglib.opt(TokenizerConfig(), "")
     pretrain: PretrainConfig = cfglib.opt(PretrainConfig(), "")
@@ -78,7 +81,7 @@ def load(path: str | Path, overrides: list[str] | None = None, profile: str | No
     if overrides:
         raw = cfglib.apply_overrides(raw, overrides)
         source = f"{path} (with command-line overrides)"
-    return cfglib.from_dict(PipelineConfig, raw, source=source)
+    return cfglib.from_dict(PipelineConfig, cfglib.interpolate(raw, source), source=source)
 
 
 @dataclass
@@ -173,6 +176,9 @@ def run(cfg: PipelineConfig, only: list[str] | None = None, force: bool = False)
                 keys[stage.name], dirs[stage.name] = run_identity(marker), out
             continue
         stage_cfg = getattr(cfg, stage.name)
+        # a section absent from the file holds defaults that were never validated (no prepare inputs, say):
+        # checked here, before the stage's folder is touched
+        getattr(stage_cfg, "validate", lambda source: None)(f"section '{stage.name}' of the pipeline file")
         upstream_keys = {n: keys[n] for n in stage.needs if n in keys}
         key, inputs = stage_key(stage, stage_cfg, cfg.seed, upstream_keys)
         if marker and marker.get("key") == key and not force:

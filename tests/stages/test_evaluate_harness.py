@@ -150,3 +150,24 @@ def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resum
     assert run_cli(*args[:-1], "search_trials=4") == 0  # one more trial; the three are kept
     assert "3 search trials done before, kept" in caplog.text
     assert len(json.loads((out / "sample" / "model" / "search" / "search.json").read_text())["trials"]) == 4
+
+
+def test_a_task_longer_than_the_model_positions_is_windowed_at_the_model_length(models, tmp_path):
+    """max_length 512 on a model of 64 positions crashed in the embeddings (index out of range)."""
+    root = tmp_path / "data"
+    root.mkdir()
+    words = ("The patient received aspirin and paracetamol after the pneumonia was diagnosed in hospital " * 6).split()
+    sentence = "\n".join(f"{w}\t{'B-DRUG' if w in ('aspirin', 'paracetamol') else 'O'}" for w in words) + "\n\n"
+    for split in ("train", "dev", "test"):
+        (root / f"{split}.conll").write_text(sentence * 4)
+    task = tmp_path / "long.yaml"
+    task.write_text(TASK.format(root=root).replace("name: sample", "name: long").replace("max_length: 64",
+                                                                                          "max_length: 512"))
+    out = tmp_path / "eval"
+    assert run_cli("evaluate", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
+                   "--set", "epochs=1") == 0
+    results = json.loads((out / "long" / "model" / "seed-42" / "results.json").read_text())
+    assert results["max_length"] == 64 and any("longer than the model's position embeddings" in n
+                                               for n in results["notes"])
+    predicted = [json.loads(line) for line in (out / "long" / "model" / "seed-42" / "test.jsonl").open()]
+    assert all(len(p["pred"]) == len(words) for p in predicted)  # every word of the long sentence, once

@@ -59,8 +59,7 @@ def test_drbert_then_camembert_bio_smoke(tmp_path):
     drbert = smoke("drbert", tmp_path / "drbert")
     config = json.loads((drbert / "model" / "config.json").read_text())
     assert config["model_type"] == "camembert" and config["bos_token_id"] == 5  # CamemBERT's layout
-    bio = smoke("camembert-bio", tmp_path / "bio", f"tokenizer.base={drbert / 'model'}",
-                f"pretrain.model.init_from={drbert / 'model'}")
+    bio = smoke("camembert-bio", tmp_path / "bio", f"base_model={drbert / 'model'}")  # one key moves both
     kept = json.loads((bio / "tokenizer" / "tokenizer_stats.json").read_text())
     assert kept["base"] == str(drbert / "model") and kept["vocab_size"] == config["vocab_size"]
     assert json.loads((bio / "pretrain" / "train_summary.json").read_text())["grad_accum"] == 2  # 16 = 8 x 2
@@ -73,11 +72,12 @@ def test_from_scratch_smoke(tmp_path, name):
 
 def test_biolm_large_then_distill_align_smoke(tmp_path):
     teacher = smoke("biolm-large", tmp_path / "large") / "model"
-    student = smoke("biolm-distill-align", tmp_path / "student", f"tokenizer.base={teacher}",
-                    f"pretrain.distill.teacher={teacher}")
+    student = smoke("biolm-distill-align", tmp_path / "student", f"base_model={teacher}")
     table = (student / "evaluate" / "student_vs_teacher.md").read_text()
     assert "| student | 1 | 64 |" in table and "| teacher | 2 | 64 |" in table
-    assert "| task | metric | model | teacher |" in (student / "model" / "README.md").read_text()
+    card = (student / "model" / "README.md").read_text()
+    assert "| task | metric | model | teacher |" in card
+    assert "Distilled from the local model `large/model`" in card and str(tmp_path) not in card  # no local path
 
 
 def test_distill_command_is_the_pipeline_with_a_teacher(tmp_path):
@@ -87,3 +87,17 @@ def test_distill_command_is_the_pipeline_with_a_teacher(tmp_path):
                      "pretrain.distill.student_layers=1", "--profile", "smoke"]) == 0
     assert json.loads((folder / "model" / "config.json").read_text())["num_hidden_layers"] == 1
     assert json.loads((folder / "tokenizer" / "tokenizer_stats.json").read_text())["base"] == str(teacher)
+
+
+def test_one_base_model_key_moves_every_setting_derived_from_it(tmp_path):
+    bio = pipeline.load(RECIPES / "camembert-bio.yaml", ["base_model=elsewhere/drbert/model"], profile="smoke")
+    assert bio.tokenizer.base == bio.pretrain.model.init_from == "elsewhere/drbert/model"
+    distill = pipeline.load(RECIPES / "biolm-distill-align.yaml", profile="smoke")
+    assert distill.tokenizer.base == distill.pretrain.distill.teacher == "runs/biolm-large-smoke/model"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prepare:\n  inputs: ['${corpus_dir}/a.txt']\n")
+    with pytest.raises(ConfigError, match=r"'prepare.inputs' refers to \$\{corpus_dir\}"):
+        pipeline.load(bad)
+    bad.write_text("corpus_dir: /data\nprepare:\n  inputs: ['${corpus_dir}/a.txt']\n")
+    with pytest.raises(ConfigError, match="unknown key 'corpus_dir'"):  # a reference needs a real setting
+        pipeline.load(bad)

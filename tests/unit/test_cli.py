@@ -43,3 +43,53 @@ def test_fill_mask_needs_text_and_an_existing_model(tmp_path, capsys):
     assert "no text given" in capsys.readouterr().err
     assert cli.main(["fill-mask", str(tmp_path / "nomodel"), "a <mask>"]) == 2
     assert "model folder not found" in capsys.readouterr().err
+
+
+def test_a_pipeline_without_a_prepare_section_names_what_is_missing(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"run_dir: {tmp_path / 'run'}\ntokenizer:\n  vocab_size: 500\n")
+    for _ in range(2):  # and the rerun says the same, not "an interrupted attempt"
+        assert cli.main(["run", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert "'prepare.inputs' and 'prepare.sources' are empty" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "prepare").exists()
+
+
+def test_run_without_a_pipeline_file_says_so(capsys):
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "give the pipeline file" in err and "overrides" not in err
+
+
+@pytest.mark.parametrize("key", ["seeds=3", "tasks=[x]", "model=m", "data_root=d", "resume=false"])
+def test_evaluate_models_rejects_settings_it_would_ignore(key, tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path), "--tasks", "ncbi-disease", "--set", key]) == 2
+    assert f"--set {key.split('=')[0]}=... is not read by this form" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seeds", ["0", "-1"])
+def test_evaluate_refuses_no_seeds(seeds, tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path), "--tasks", "ncbi-disease", "--seeds", seeds]) == 2
+    assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_evaluate_names_a_missing_or_empty_model_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["evaluate", "runs/nope/model", "--tasks", "ncbi-disease"]) == 2  # not a hub id: 2 slashes
+    err = capsys.readouterr().err
+    assert "runs/nope/model: model folder not found" in err and "Traceback" not in err
+    assert cli.main(["evaluate", "runs/nope", "--tasks", "ncbi-disease"]) == 2  # 'runs' is a local folder
+    assert "model folder not found" in capsys.readouterr().err
+    assert cli.main(["evaluate", "empty", "--tasks", "ncbi-disease"]) == 2
+    err = capsys.readouterr().err
+    assert "not a model folder: it lacks config.json" in err and "Traceback" not in err
+
+
+def test_tasks_ls_sees_a_brat_task_folder(tmp_path, capsys):
+    for split in ("train", "dev", "test"):
+        (tmp_path / "ner" / "fr" / "quaero-emea-brat" / split).mkdir(parents=True)
+    assert cli.main(["tasks", "ls", "--data-root", str(tmp_path)]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("quaero-emea-brat"))
+    assert line.split()[-1] == "present"

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from medforge.tokenizer.japanese import FULLWIDTH  # the tokenizer's own mapping: the two must agree
+from medforge.textnorm import FULLWIDTH  # the tokenizer's own mapping: the two must agree
 
 # C0/C1 controls other than tab and newline, and the BOM / zero-width no-break space
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")

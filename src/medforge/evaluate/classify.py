@@ -17,6 +17,7 @@ from transformers import AutoModelForSequenceClassification
 from medforge import log, meta
 from medforge.evaluate.encode import pad_rows
 from medforge.evaluate.finetune import train_keep_best
+from medforge.models.presets import fit_length
 from medforge.tasks.data import ClsData
 from medforge.tasks.metrics import classification_scores, multilabel_scores
 from medforge.tokenizer.load import load_word_tokenizer
@@ -39,10 +40,12 @@ def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: 
     model = AutoModelForSequenceClassification.from_pretrained(
         model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id,
         problem_type="multi_label_classification" if multi else "single_label_classification").to(device)
+    max_length, note = fit_length(data.spec.max_length, model.config, f"task {data.spec.name}:", logger)
     examples = {split: f.examples for split, f in data.splits.items()}
-    full = {split: tokenizer([e.text for e in ex])["input_ids"] for split, ex in examples.items()}
-    truncated = {split: sum(len(ids) > data.spec.max_length for ids in rows) for split, rows in full.items()}
-    encoded = {split: [ids[:data.spec.max_length - 1] + ids[-1:] if len(ids) > data.spec.max_length else ids
+    full = {split: tokenizer([e.text for e in ex], split_special_tokens=True)["input_ids"]
+            for split, ex in examples.items()}
+    truncated = {split: sum(len(ids) > max_length for ids in rows) for split, rows in full.items()}
+    encoded = {split: [ids[:max_length - 1] + ids[-1:] if len(ids) > max_length else ids
                        for ids in rows] for split, rows in full.items()}  # keep the closing special token
 
     def targets(indices: list[int]) -> torch.Tensor:
@@ -96,11 +99,11 @@ def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: 
         "task": data.spec.name, "type": data.spec.type, "headline": data.spec.headline, "model": model_path,
         "seed": seed, "best_epoch": best_epoch, "protocol": test_scores["protocol"], "labels": labels,
         "dev": dev_scores, "test": test_scores, "history": history, "settings": settings, "data": data.summary(),
-        "truncated": truncated, "notes": data.notes, "unseen": data.unseen(),
+        "truncated": truncated, "max_length": max_length, "notes": data.notes + ([note] if note else []),
+        "unseen": data.unseen(),
         "versions": meta.versions(),
     }
     meta.write_json(out / "results.json", results)
     logger.info("%s seed %d test: %s %.4f (best epoch %d; %d test texts cut at %d tokens)", data.spec.name, seed,
-                data.spec.headline, test_scores[data.spec.headline], best_epoch, truncated["test"],
-                data.spec.max_length)
+                data.spec.headline, test_scores[data.spec.headline], best_epoch, truncated["test"], max_length)
     return results, model, tokenizer

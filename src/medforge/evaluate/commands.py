@@ -39,6 +39,12 @@ def add_parsers(sub, stage_help: str, stage_epilog: str, fmt) -> None:
     validate.add_argument("--json", action="store_true", help="print JSON")
 
 
+# keys of the evaluate section that the harness form takes from its own options, never from --set
+_HARNESS_OPTIONS = {"seeds": "--seeds N", "tasks": "--tasks TASK...", "task": "a task YAML file given to --tasks",
+                    "model": "the MODEL arguments", "data_root": "--data-root DIR",
+                    "resume": "nothing: finished runs with the same settings are always kept"}
+
+
 def harness(args) -> int:
     from medforge.evaluate.config import EvaluateConfig
     from medforge.evaluate.harness import run_grid
@@ -48,7 +54,15 @@ def harness(args) -> int:
         raise ConfigError("evaluate: give models to compare (MODEL... --tasks TASK...) or --config PIPELINE.yaml")
     if not args.tasks:
         raise ConfigError("evaluate: --tasks is required with models; see medforge tasks ls")
-    hp = cfglib.from_dict(EvaluateConfig, cfglib.apply_overrides({}, args.set), source="--set")
+    if args.seeds < 1:
+        raise ConfigError(f"evaluate: --seeds must be at least 1, got {args.seeds}")
+    raw = cfglib.apply_overrides({}, args.set)
+    for key in raw:
+        if key in _HARNESS_OPTIONS:
+            raise ConfigError(f"evaluate: --set {key}=... is not read by this form; use {_HARNESS_OPTIONS[key]}")
+    hp = cfglib.from_dict(EvaluateConfig, raw, source="--set")
+    for ref in args.targets:
+        paths.check_model_folder(paths.model_ref(ref))
     models = dict(zip(paths.short_names(args.targets), (paths.model_ref(m) for m in args.targets)))
     specs = [load_task(t, args.data_root) for t in args.tasks]
     seeds = [args.seed + i for i in range(args.seeds)]
@@ -65,12 +79,13 @@ def tasks_command(args) -> int:
     from medforge.tasks.spec import builtin_names, load_task
 
     if args.action == "ls":
-        print(f"{'task':<14} {'type':<15} {'lang':<5} files")
+        print(f"{'task':<18} {'type':<15} {'lang':<5} files")
         for name in builtin_names():
             spec = load_task(name, args.data_root)
             files = [p for p in (spec.path(s) for s in ("train", "dev", "test")) if p is not None]
-            state = "present" if all(p.is_file() for p in files) else f"missing under {spec.data_root}"
-            print(f"{name:<14} {spec.type:<15} {spec.language:<5} {state}")
+            # a brat task names folders (one .txt + .ann per document), the others files
+            state = "present" if all(p.exists() for p in files) else f"missing under {spec.data_root}"
+            print(f"{name:<18} {spec.type:<15} {spec.language:<5} {state}")
         return 0
     reports = {}
     for ref in args.tasks:

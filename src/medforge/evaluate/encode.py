@@ -30,7 +30,8 @@ def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]
     later pieces too, a ``B-`` tag continuing as ``I-``), predictions from the first subword."""
     budget = max_length - tokenizer.num_special_tokens_to_add()
     context = max(0, min(context, budget // 4))
-    counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    # words are text: a word "<s>" or "[SEP]" is spelled out, never turned into a control token
+    counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False, split_special_tokens=True)
     windows: list[Window] = []
     for s_index, words in enumerate(sentences):
         sizes = [0] * len(words)
@@ -53,7 +54,8 @@ def encode_sentences(tokenizer, sentences: list[list[str]], tags: list[list[str]
                 spare -= sizes[right]
                 right += 1
             # truncation only bites when a single word is longer than the budget; its first piece stays
-            enc = tokenizer(words[left:right], is_split_into_words=True, truncation=True, max_length=max_length)
+            enc = tokenizer(words[left:right], is_split_into_words=True, truncation=True, max_length=max_length,
+                            split_special_tokens=True)
             labels, positions, previous = [], [], None
             for position, word in enumerate(enc.word_ids()):
                 index = None if word is None else left + word

@@ -19,6 +19,7 @@ from transformers import AutoModelForTokenClassification, get_linear_schedule_wi
 
 from medforge import log, meta
 from medforge.evaluate.encode import collate, encode_sentences, length_grouped_batches
+from medforge.models.presets import fit_length
 from medforge.progress import bar
 from medforge.tasks.conll import write_predictions
 from medforge.tasks.data import NerData
@@ -103,9 +104,10 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = AutoModelForTokenClassification.from_pretrained(
         model_path, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id).to(device)
+    max_length, note = fit_length(data.spec.max_length, model.config, f"task {data.spec.name}:", logger)
     sents = {split: f.sentences for split, f in data.splits.items()}
     windows = {split: encode_sentences(tokenizer, [s.tokens for s in ss], [s.tags for s in ss], label2id,
-                                       data.spec.max_length, data.spec.window_context,
+                                       max_length, data.spec.window_context,
                                        hp.label_all_subwords) for split, ss in sents.items()}
     lengths = [len(w.input_ids) for w in windows["train"]]
 
@@ -127,7 +129,8 @@ def finetune_ner(model_path: str, data: NerData, hp, seed: int, out: Path, setti
     results = {
         "task": data.spec.name, "model": model_path, "seed": seed, "best_epoch": best_epoch,
         "protocol": test_scores["protocol"], "labels": labels, "dev": dev_scores, "test": test_scores,
-        "history": history, "settings": settings, "data": data.summary(), "notes": data.notes,
+        "history": history, "settings": settings, "data": data.summary(),
+        "notes": data.notes + ([note] if note else []), "max_length": max_length,
         "unseen": data.unseen(), "versions": meta.versions(), "type": "ner",
         "headline": data.spec.headline,
     }

@@ -34,4 +34,7 @@ def export_standalone(args) -> int:
     heads = f"; fine-tuned heads: {', '.join(summary['heads'])}" if summary["heads"] else ""
     print(f"exported to {summary['path']} (fresh-process reload: max logit difference "
           f"{summary['max_logit_diff']:.1e}){heads}")
+    if summary.get("onnx_max_logit_diff") is not None:
+        print(f"onnx/model.onnx checked with onnxruntime against PyTorch: max logit difference "
+              f"{summary['onnx_max_logit_diff']:.1e}")
     return 0

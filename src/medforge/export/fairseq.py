@@ -29,7 +29,7 @@ from medforge.errors import InputError, MedforgeError
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK = "<mask>"
 SAMPLES = ("The patient was admitted with fever and cough.", "Aspirin 100 mg once daily; no known allergy.",
-           "Le patient présente une pneumopathie aiguë.")
+           "Le patient présente une pneumopathie aiguë.", "  Fièvre :\t39 °C,   toux  sèche. ")
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -220,7 +220,7 @@ def gpt2_backend(folder: Path, symbols: list[str]):
 def sentencepiece_backend(folder: Path, symbols: list[str]):
     """SentencePiece BPE with fairseq's ids: dictionary symbols are pieces."""
     import sentencepiece as spm
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers.tokenization_utils_base import generate_merges
 
     sp = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.bpe.model"))
@@ -234,7 +234,10 @@ def sentencepiece_backend(folder: Path, symbols: list[str]):
     ranks = {sp.id_to_piece(i): i for i in range(sp.get_piece_size()) if sp.id_to_piece(i) in vocab}
     merges = [m for m in generate_merges(ranks) if "".join(m) in vocab]
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True))
-    tok.normalizer = normalizers.NFKC()  # SentencePiece's default nmt_nfkc, less its control-character rules
+    # SentencePiece's default nmt_nfkc (tabs and line breaks become spaces), less its control-character rules,
+    # then its remove_extra_whitespaces: runs of spaces folded, the ends stripped (else extra ▁ ids)
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex("[\t\n\r]"), " "),
+                                           normalizers.Replace(Regex(" {2,}"), " "), normalizers.Strip()])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     return tok, "sentencepiece"

@@ -3,13 +3,14 @@
 Each file is cut into sentences and tokens with character offsets (``tasks.text``); long
 sentences go through the same overlapping windows as evaluation, so every token gets one tag.
 Entities are decoded from the IOB2 tags (an ``I-`` that continues nothing opens an entity) and
-written with their character offsets, as JSONL and as brat ``.ann`` beside a copy of the text.
+written with their character offsets, as JSONL and as brat ``.ann`` beside the text they index: the
+file decoded as it is (CRLF and lone CR line ends kept, a UTF-8 byte-order mark removed), so that
+``text[start:end]`` of the written ``.txt`` is the entity.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from transformers import AutoModelForTokenClassification
@@ -18,6 +19,7 @@ from medforge import paths
 from medforge.errors import InputError, MedforgeError
 from medforge.evaluate.encode import encode_sentences
 from medforge.evaluate.finetune import predict
+from medforge.models.presets import max_input_length
 from medforge.progress import bar
 from medforge.tasks.text import sentences_of, tokens_of
 from medforge.tokenizer.load import load_word_tokenizer
@@ -68,7 +70,9 @@ def tag_text(tokenizer, model, text: str, max_length: int, batch_size: int) -> l
 def tag_files(model_ref: str, files: list[str], out: Path, max_length: int | None = None,
               batch_size: int = 32) -> dict:
     tokenizer, model = load(model_ref)
-    limit = max_length or min(tokenizer.model_max_length, 512)
+    limit = min(max_length or min(tokenizer.model_max_length, 512), max_input_length(model.config))
+    # sentences are windowed to the limit: transformers' warning about longer inputs does not apply
+    tokenizer.model_max_length = 1 << 62
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name in bar(files, desc="tag", unit="file"):
@@ -76,14 +80,15 @@ def tag_files(model_ref: str, files: list[str], out: Path, max_length: int | Non
         if not path.is_file():
             raise InputError(f"{path}: file not found")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
         except UnicodeDecodeError as err:
             raise InputError(f"{path}: not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8") from None
         entities = tag_text(tokenizer, model, text, limit, batch_size)
         with (out / f"{path.stem}.jsonl").open("w", encoding="utf-8") as fh:
             for e in entities:
                 fh.write(json.dumps(e, ensure_ascii=False) + "\n")
-        shutil.copyfile(path, out / f"{path.stem}.txt")
+        with (out / f"{path.stem}.txt").open("w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
         (out / f"{path.stem}.ann").write_text(
             "".join(f"T{i}\t{e['type']} {e['start']} {e['end']}\t{e['text']}\n" for i, e in enumerate(entities, 1)),
             encoding="utf-8")

@@ -18,7 +18,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre
 
 from medforge.errors import MedforgeError
 from medforge.tokenizer.config import TokenizerConfig
-from medforge.tokenizer.japanese import fullwidth_normalizer
+from medforge.textnorm import fullwidth_normalizer, space_normalizer
 from medforge.tokenizer.special import Layout
 
 # SentencePiece skips sentences longer than its max_sentence_length; long documents are cut
@@ -35,13 +35,21 @@ def filler(i: int) -> str:
 
 
 def normalizer_for(cfg: TokenizerConfig) -> normalizers.Normalizer | None:
+    """The normalisation the corpus had, inside the tokenizer: for SentencePiece vocabularies what prepare
+    folds into spaces (they hold no piece for U+00A0 or U+3000; BERT's normaliser folds them itself, and
+    byte-level BPE spells any character in bytes, and RobertaTokenizer rebuilds its pipeline on load
+    without one), then lower case and full width."""
     steps = []
     if cfg.algorithm == "wordpiece":
         # accents kept: French and other accented medical vocabularies need them
         steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
                                                 lowercase=cfg.lowercase))
-    elif cfg.lowercase:
-        steps.append(normalizers.Lowercase())
+    else:
+        if cfg.algorithm.startswith("sp_"):
+            # trained line by line: a line break is a boundary, not a character SentencePiece knows
+            steps.append(space_normalizer(line_breaks=True))
+        if cfg.lowercase:
+            steps.append(normalizers.Lowercase())
     if cfg.fullwidth:
         steps.append(fullwidth_normalizer())
     if not steps:
@@ -115,7 +123,9 @@ def train_sentencepiece_model(texts: list[str], cfg: TokenizerConfig, layout: La
     import sentencepiece as spm
 
     norm = normalizer_for(cfg)
-    prepared = [norm.normalize_str(t) for t in texts] if norm else texts
+    # line by line, as SentencePiece trains (the normaliser would join the lines of a document)
+    lines = [line for text in texts for line in text.split("\n")]
+    prepared = [norm.normalize_str(line) for line in lines] if norm else lines
     model = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
@@ -148,8 +158,10 @@ def sentencepiece_to_backend(model_proto: bytes, cfg: TokenizerConfig, layout: L
         model = models.BPE(vocab=vocab, merges=merges, unk_token=layout.unk, fuse_unk=True)
     else:
         floor = min(score for _, score in pieces) - 10.0  # fillers: never the best segmentation
-        scored = ([(s, 0.0) for s in layout.head] + pieces + [(f, floor) for f in fillers] +
-                  [(s, 0.0) for s in layout.tail])
+        # nor the specials: as pieces of the model they would be chosen for a literal "<s>" in text that is
+        # encoded with special tokens split (the added-token match, not the model, makes them)
+        scored = ([(s, floor - 10.0) for s in layout.head] + pieces + [(f, floor) for f in fillers] +
+                  [(s, floor - 10.0) for s in layout.tail])
         model = models.Unigram(scored, unk_id=layout.head.index(layout.unk), byte_fallback=False)
     tok = Tokenizer(model)
     tok.normalizer = normalizer_for(cfg)

@@ -1,24 +1,10 @@
-"""Japanese text conventions: full-width characters (JMedRoBERTa) and MeCab word segmentation."""
+"""Japanese word segmentation with MeCab (JMedRoBERTa); the full-width mapping is in ``medforge.textnorm``."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from tokenizers import normalizers
-
 from medforge.errors import MedforgeError
-
-# ASCII '!'..'~' -> U+FF01..U+FF5E. Spaces stay ASCII: the pre-tokenizers split words on them.
-_ASCII = [chr(c) for c in range(0x21, 0x7F)]
-FULLWIDTH = {ord(c): ord(c) + 0xFEE0 for c in _ASCII}  # a str.translate table, for corpus preparation
-
-
-def fullwidth_normalizer() -> normalizers.Normalizer:
-    """NFKC (folds half-width katakana to full-width, and full-width ASCII to ASCII), then ASCII to full-width."""
-    steps = [normalizers.NFKC()]
-    steps += [normalizers.Replace(c, chr(ord(c) + 0xFEE0)) for c in _ASCII]
-    return normalizers.Sequence(steps)
-
 
 PRE_SEGMENT_KEY = "medforge_pre_segment"  # in tokenizer_config.json: how input text must be split first
 

@@ -25,6 +25,8 @@ from medforge.tokenizer.sample import sample_documents
 from medforge.tokenizer.special import Layout, check_special_tokens, layout_for
 
 logger = log.get("tokenizer")
+# not the audit's fertility, which tokenizes each word alone: two measures, two names
+PER_WORD = " tokens per whitespace-separated word of running held-out text"
 
 
 def save_tokenizer(backend, layout: Layout, cfg: TokenizerConfig, out: Path, sp_model: bytes | None):
@@ -55,8 +57,10 @@ def verify(tokenizer, backend, layout: Layout, texts: list[str], where: str) -> 
         raise MedforgeError(f"{where}: the mask token has the unk id")
     unk = tokenizer.unk_token_id
     n_tokens = n_unk = 0
+    # held-out text is text: a literal "<mask>" in it is spelled out (as packing and evaluation encode it)
+    backend.encode_special_tokens = True
     for text in texts:
-        ours = tokenizer(text)["input_ids"]
+        ours = tokenizer(text, split_special_tokens=True)["input_ids"]
         if ours != backend.encode(text).ids:
             raise MedforgeError(f"{where}: AutoTokenizer encodes {text[:60]!r} differently from the trained tokenizer")
         n_tokens += len(ours)
@@ -67,7 +71,42 @@ def verify(tokenizer, backend, layout: Layout, texts: list[str], where: str) -> 
         expected = backend.normalizer.normalize_str(text) if backend.normalizer else text
         if "".join(back.split()) != "".join(expected.split()):
             raise MedforgeError(f"{where}: decoding does not give back the text:\n  in:  {expected!r}\n  out: {back!r}")
+    backend.encode_special_tokens = False
     return {"special_token_ids": ids, "held_out_unk_rate": n_unk / max(n_tokens, 1)}
+
+
+def compare_with_sentencepiece(tokenizer, sp_model: bytes, algorithm: str, texts: list[str], where: str) -> dict:
+    """The reloaded tokenizer against the ``sentencepiece`` library on held-out lines (the reference
+    implementation). Unigram: the two may pick different segmentations of equal score (runs of a repeated
+    character such as table leaders '......', 4 of 795 French leaflet lines), since their Viterbi searches
+    break ties differently; a segmentation that scores lower than SentencePiece's is a real difference and
+    an error. BPE: any difference is one."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_proto=sp_model)
+    normalizer = tokenizer.backend_tokenizer.normalizer
+
+    def score(pieces):
+        return sum(sp.get_score(sp.piece_to_id(p)) for p in pieces)
+
+    lines = [line for text in texts for line in text.split("\n") if line.strip()]
+    ties = 0
+    for line in lines:
+        # what the SentencePiece model was trained on: the line after the tokenizer's normaliser
+        ours = tokenizer.convert_ids_to_tokens(tokenizer(line, add_special_tokens=False,
+                                                         split_special_tokens=True)["input_ids"])
+        theirs = [p if sp.piece_to_id(p) != sp.unk_id() else tokenizer.unk_token  # an unknown character's piece
+                  for p in sp.encode(normalizer.normalize_str(line) if normalizer else line, out_type=str)]
+        if ours == theirs:
+            continue
+        if algorithm == "sp_unigram" and abs(score(ours) - score(theirs)) < 1e-3:
+            ties += 1
+            continue
+        at = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        raise MedforgeError(f"{where}: the tokenizer and SentencePiece segment {line[:80]!r} differently from "
+                            f"piece {at}:\n  tokenizer:     {ours[max(0, at - 3):at + 5]}\n"
+                            f"  sentencepiece: {theirs[max(0, at - 3):at + 5]}")
+    return {"lines": len(lines), "identical": len(lines) - ties, "equal_score_ties": ties}
 
 
 def _texts(folder, split):
@@ -90,12 +129,16 @@ def train_tokenizer(texts, cfg: TokenizerConfig, out: Path, seed: int, held_out:
     tokenizer = save_tokenizer(backend, layout, cfg, out, sp_model)
     tokenizer.model_max_length = 1 << 62  # this copy only measures whole documents, never feeds a model
     checks = verify(tokenizer, backend, layout, held_out or sample[:200], str(out))
+    if sp_model is not None:
+        checks["sentencepiece_agreement"] = compare_with_sentencepiece(tokenizer, sp_model, cfg.algorithm,
+                                                                       held_out or sample[:200], str(out))
     words = sum(len(t.split()) for t in held_out) or 1
     n_learned = sum(1 for t in tokenizer.get_vocab() if not t.startswith("<unused") and t not in layout.specials)
     summary = {"algorithm": cfg.algorithm, "family": cfg.family, "vocab_size": len(tokenizer),
                "learned_tokens": n_learned, "filler_tokens": len(tokenizer) - n_learned - len(layout.specials),
                "sample": report, **checks,
-               "held_out_fertility": sum(len(tokenizer(t, add_special_tokens=False)["input_ids"])
+               "held_out_tokens_per_word": sum(len(tokenizer(t, add_special_tokens=False,
+                                                             split_special_tokens=True)["input_ids"])
                                          for t in held_out) / words if held_out else None}
     if len(tokenizer) % cfg.vocab_multiple:
         raise AssertionError(f"vocabulary {len(tokenizer)} is not a multiple of {cfg.vocab_multiple}")
@@ -115,7 +158,7 @@ def keep_base(cfg: TokenizerConfig, out: Path, held_out: list[str]) -> dict:
     pieces = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in held_out)
     words = sum(len(t.split()) for t in held_out)
     summary = {"base": str(cfg.base), "vocab_size": len(tokenizer), "special_token_ids": ids,
-               "held_out_fertility": pieces / words if words else None}
+               "held_out_tokens_per_word": pieces / words if words else None}
     meta.write_json(out / "tokenizer_stats.json", summary)
     return summary
 
@@ -125,11 +168,11 @@ def run(cfg: TokenizerConfig, ctx) -> dict:
     held_out = list(itertools.islice(_texts(corpus, "validation"), 200))
     if cfg.base:
         summary = keep_base(cfg, ctx.out, held_out)
-        logger.info("tokenizer: kept %s (%d tokens), %s tokens per word on held-out text", cfg.base,
-                    summary["vocab_size"], f"{summary['held_out_fertility']:.2f}" if held_out else "n/a")
+        logger.info("tokenizer: kept %s (%d tokens), %s" + PER_WORD, cfg.base,
+                    summary["vocab_size"], f"{summary['held_out_tokens_per_word']:.2f}" if held_out else "n/a")
         return summary
     summary = train_tokenizer(_texts(corpus, "train"), cfg, ctx.out, ctx.seed, held_out)
-    logger.info("tokenizer: %d tokens (%d learned, %d fillers), %s tokens per word on held-out text",
+    logger.info("tokenizer: %d tokens (%d learned, %d fillers), %s" + PER_WORD,
                 summary["vocab_size"], summary["learned_tokens"], summary["filler_tokens"],
-                f"{summary['held_out_fertility']:.2f}" if summary["held_out_fertility"] else "n/a")
+                f"{summary['held_out_tokens_per_word']:.2f}" if summary["held_out_tokens_per_word"] else "n/a")
     return summary

@@ -69,7 +69,7 @@ def test_card_has_valid_metadata_and_every_section(tiny_tokenizer):
                                           "hardware_used": "1 x NVIDIA H100"}
     for needle in ("| layers | 2 |", "| max sequence length | 32 |", "| a.txt | 9 documents (1 files) | 120 words, 700 characters |",
                    "9 documents kept of 10 read (dropped: empty 1); splits: train 8, validation 1.", "| learning_rate | 0.001 |", "| toy-ner | F1 | 35.00 ± 7.07 |",
-                   "toy-ner: DRUG 35.00", "seeds 1, 2", "`<mask>`=4", "| hours | 2.0 |", "| CO2 equivalent (g) | 2.1 |",
+                   "toy-ner: DRUG 35.00", "seeds 1, 2", "`<mask>`=4", "| hours (all attempts) | 2.0 |", "| CO2 equivalent (g) | 2.1 |",
                    'fill("Le patient a été traité par <mask>.")', 'subfolder="toy-ner"',
                    "![training curves](training_curves.png)", "**not** screened"):
         assert needle in text, needle

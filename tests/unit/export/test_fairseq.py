@@ -186,3 +186,19 @@ def test_a_checkpoint_written_by_fairseq_itself_gives_fairseqs_ids_and_logits(tm
         with torch.no_grad():
             ours = model(**batch).logits[0]
         assert (ours - logits[f"logits.{i}"]).abs().max() < 1e-4
+
+
+def test_sentencepiece_whitespace_folding_matches_sentencepiece(tmp_path, spm_model, sample_texts):
+    """SentencePiece folds repeated spaces and strips the ends (remove_extra_whitespaces) and reads tabs and
+    line breaks as spaces: the converted tokenizer gives its ids, not extra ▁ ones."""
+    from medforge.export.fairseq import reference_ids
+
+    source = spm_checkpoint(tmp_path / "fairseq", spm_model)
+    convert(source, tmp_path / "hf")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    symbols = read_dictionary(source / "dict.txt")
+    symbols += ["<mask>"]
+    spaced = ["  " + t.replace(" ", "   ", 3) + "  " for t in sample_texts[:40]]
+    spaced += ["\t" + t.replace(" ", "\t", 2) + "\n" for t in sample_texts[40:60]] + ["x  \u00a0 y", "   "]
+    for text in spaced:
+        assert tokenizer(text)["input_ids"] == reference_ids(source, "sentencepiece", symbols, text), repr(text)

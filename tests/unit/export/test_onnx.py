@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from medforge.export.config import ExportConfig
-from medforge.export.hf import export, source_of
 from medforge.models.presets import build_mlm
 
 pytest.importorskip("onnxruntime")
 
 
-def test_onnx_export_matches_pytorch_on_other_lengths_and_batches(tmp_path, tiny_tokenizer):
+def test_onnx_export_matches_pytorch_on_other_lengths_and_batches(tmp_path, tiny_tokenizer, capsys):
     import numpy as np
     import onnxruntime
     import torch
@@ -17,8 +15,12 @@ def test_onnx_export_matches_pytorch_on_other_lengths_and_batches(tmp_path, tiny
     folder = tmp_path / "model"
     build_mlm("roberta", "tiny", tiny_tokenizer, 32).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
-    summary = export(source_of(folder), tmp_path / "out", ExportConfig(onnx=True))
-    assert summary["onnx_max_logit_diff"] <= 1e-4
+    from medforge import cli
+
+    assert cli.main(["export", str(folder), "--out", str(tmp_path / "out"), "--set", "onnx=true"]) == 0
+    printed = capsys.readouterr().out  # the standalone command says what it checked
+    diff = float(printed.split("onnx/model.onnx checked with onnxruntime against PyTorch: max logit difference ")[1])
+    assert diff <= 1e-4
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "onnx" / "model.onnx"))
     texts = ["Fever.", "The patient was admitted with fever, cough and <mask> pain.", "Le patient tousse."]
     batch = tiny_tokenizer(texts, return_tensors="np", padding=True)

@@ -61,3 +61,49 @@ def _single(tokenizer, word):
         return True
     except InputError:
         return False
+
+
+def test_top_k_below_one_is_an_error(model, tiny_tokenizer):
+    for k in (0, -1):
+        with pytest.raises(InputError, match="top-k must be at least 1"):
+            fill_mask(tiny_tokenizer, model, ["The <mask>."], top_k=k)
+
+
+def test_a_mask_past_the_model_length_is_predicted_in_a_window(model, tiny_tokenizer):
+    """64 positions: the mask after ~200 tokens was cut away by truncation ("masks": [], exit 0)."""
+    from medforge.infer.fill_mask import encode
+
+    text = "The patient was treated with aspirin for a long time. " * 20 + "It was <mask> again. " + "Fine. " * 30
+    out = fill_mask(tiny_tokenizer, model, [text, "The <mask> and the <mask>."], top_k=2)
+    ids = encode(tiny_tokenizer, text)
+    assert len(ids) > 64
+    assert [m["position"] for m in out[0]["masks"]] == [ids.index(tiny_tokenizer.mask_token_id)]
+    assert len(out[1]["masks"]) == 2
+
+
+def test_special_token_strings_in_the_text_stay_text(model, tiny_tokenizer):
+    """Only the mask marker is a control token: a literal <s> or </s> (HTML strike-through) is text."""
+    from medforge.infer.fill_mask import encode
+
+    ids = encode(tiny_tokenizer, "Dose <s>10 mg</s> 20 mg of <mask>.")
+    inner = ids[1:-1]
+    assert inner.count(tiny_tokenizer.mask_token_id) == 1
+    assert tiny_tokenizer.bos_token_id not in inner and tiny_tokenizer.eos_token_id not in inner
+    assert tiny_tokenizer.decode(inner).replace("<mask>", "").count("<s>") == 1
+    plain = "The patient was treated with <mask>."
+    assert encode(tiny_tokenizer, plain) == tiny_tokenizer(plain)["input_ids"]  # the usual case: unchanged
+
+
+def test_a_model_without_a_trained_mlm_head_is_refused(tmp_path, tiny_tokenizer):
+    from transformers import AutoModelForTokenClassification
+
+    from medforge.errors import MedforgeError
+    from medforge.infer.fill_mask import load
+
+    base = build_mlm("roberta", "tiny", tiny_tokenizer, 64)
+    base.save_pretrained(tmp_path / "mlm")
+    tagger = AutoModelForTokenClassification.from_pretrained(tmp_path / "mlm", num_labels=3)
+    tagger.save_pretrained(tmp_path / "ner")
+    tiny_tokenizer.save_pretrained(tmp_path / "ner")
+    with pytest.raises(MedforgeError, match="no trained masked-LM head"):
+        load(str(tmp_path / "ner"))

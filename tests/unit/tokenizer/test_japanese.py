@@ -7,7 +7,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from medforge.tokenizer.config import TokenizerConfig
-from medforge.tokenizer.japanese import fullwidth_normalizer, preprocessor, segment
+from medforge.textnorm import fullwidth_normalizer
+from medforge.tokenizer.japanese import preprocessor, segment
 from medforge.tokenizer.train import train_tokenizer
 from tests_shared import shared_data
 

@@ -139,7 +139,7 @@ def test_each_algorithm_on_real_text(tmp_path, algorithm, family, _model, relati
     tok, summary = train(tmp_path, texts, held_out, algorithm=algorithm, family=family, vocab_size=3000)
     assert len(tok) <= 3008 and len(tok) % 64 == 0 and summary["held_out_unk_rate"] < 0.05
     if "/ja/" not in relative:  # Japanese has no spaces: pieces per space-separated "word" means nothing
-        assert summary["held_out_fertility"] < 2.5
+        assert summary["held_out_tokens_per_word"] < 2.5
 
 
 def test_japanese_unigram_on_fullwidth_text(tmp_path):
@@ -149,3 +149,26 @@ def test_japanese_unigram_on_fullwidth_text(tmp_path):
     assert tok.tokenize("ＣＲＰ") == tok.tokenize("CRP")  # half-width input is normalised to full-width
     # 100 case reports do not cover every kanji of the held-out ones: some <unk> is expected
     assert tok.convert_tokens_to_ids("[MASK]") == 4 and summary["held_out_unk_rate"] < 0.1
+
+
+@pytest.mark.parametrize("algorithm, family, _model", [r for r in RECIPES if r[0].startswith("sp_")])
+def test_sentencepiece_tokenizers_carry_the_corpus_space_folding(tmp_path, sample_texts, algorithm, family, _model):
+    """prepare folds no-break and ideographic spaces into a space; the tokenizer must too (they were <unk>)."""
+    tok, summary = train(tmp_path, sample_texts[:-40], sample_texts[-40:], algorithm=algorithm, family=family)
+    raw = "Fièvre\u00a0: 39\u00a0°C,\u3000toux\tsèche\r\net  douleur"
+    folded = "Fièvre : 39 °C, toux sèche et douleur"
+    assert tok(raw)["input_ids"] == tok(folded)["input_ids"]
+    assert tok(raw)["input_ids"].count(tok.unk_token_id) <= 1  # the °, which the sample's vocabulary may lack
+    agreement = summary["sentencepiece_agreement"]  # checked against the sentencepiece library itself
+    assert agreement["lines"] >= 40 and agreement["identical"] + agreement["equal_score_ties"] == agreement["lines"]
+
+
+@pytest.mark.parametrize("algorithm, family, _model", RECIPES)
+def test_literal_special_token_strings_in_the_corpus_are_text(tmp_path, sample_texts, algorithm, family, _model):
+    """A corpus holding "<mask>", "<s>" or "[SEP]" as text trains (the round-trip check failed on it) and
+    those strings encode as text when special tokens are split, as packing and evaluation encode."""
+    marked = [f"{t} <s>struck</s> <mask> <pad> [SEP] [MASK]" for t in sample_texts[:-40]]
+    tok, _ = train(tmp_path, marked, [f"{t} <mask> <s>x</s>" for t in sample_texts[-40:]], algorithm=algorithm,
+                   family=family)
+    ids = tok("a <mask> b <s> c </s> <pad>", split_special_tokens=True, add_special_tokens=False)["input_ids"]
+    assert not set(ids) & (set(tok.all_special_ids) - {tok.unk_token_id})

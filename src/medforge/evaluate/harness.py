@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from medforge import log, meta
+from medforge.errors import MedforgeError
 from medforge.evaluate.report import summarize, write_reports
 from medforge.evaluate.search import search
 from medforge.evaluate.stats import paired_bootstrap, paired_bootstrap_metric, permutation_test
@@ -101,8 +102,8 @@ def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
 
 
 def compare(summary: dict, models: list[str], out: Path) -> dict:
-    """Every model against the first: paired bootstrap over test examples (all seeds' predictions,
-    matched by seed) and a permutation test over the per-seed headline scores."""
+    """Every model against the first: paired bootstrap over test examples (each drawn example carries all
+    seeds' predictions of both models) and a permutation test over the per-seed headline scores."""
     if len(models) < 2:
         return {}
     comparisons = {}
@@ -116,21 +117,25 @@ def compare(summary: dict, models: list[str], out: Path) -> dict:
                 continue
             entry = by_model[base]
             shared = sorted(set(entry["seeds"]) & set(by_model[other]["seeds"]))
-            gold, pred_a, pred_b = [], [], []
-            for seed in shared:
+            gold, preds_a, preds_b = None, [], []
+            for seed in shared:  # one list of predictions per seed: the bootstrap resamples test examples
                 g, a = _predictions(out / task / base / f"seed-{seed}", entry["type"])
-                _, b = _predictions(out / task / other / f"seed-{seed}", entry["type"])
-                gold += g
-                pred_a += a
-                pred_b += b
+                g_other, b = _predictions(out / task / other / f"seed-{seed}", entry["type"])
+                if gold is None:
+                    gold = g
+                if g != gold or g_other != gold:
+                    raise MedforgeError(f"{out / task}: the test sets of seed {seed} and of the other runs differ; "
+                                        "rerun the evaluation into an empty folder")
+                preds_a.append(a)
+                preds_b.append(b)
             if entry["type"] == "ner":
-                bootstrap = paired_bootstrap(gold, pred_a, pred_b)
+                bootstrap = paired_bootstrap(gold, preds_a, preds_b)
             else:
                 # the label set the runs were scored on (frozen from train)
                 labels = json.loads((out / task / base / f"seed-{shared[0]}" / "results.json")
                                     .read_text(encoding="utf-8"))["labels"]
                 bootstrap = paired_bootstrap_metric(_scorer(entry["type"], entry["headline"], gold, labels),
-                                                    pred_a, pred_b, len(gold))
+                                                    preds_a, preds_b, len(gold))
             headline = entry["headline"]
             rows.append({"model": other, "baseline": base, "seeds": shared, "metric": headline,
                          "bootstrap": bootstrap,

@@ -16,7 +16,13 @@ METRICS = {
     "classification": (("macro_f1", "macro F1"), ("micro_f1", "micro F1"), ("accuracy", "accuracy")),
     "multilabel": (("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "exact match")),
 }
-LABELS = {key: label for rows in METRICS.values() for key, label in rows}
+
+
+
+def metric_label(kind: str, key: str) -> str:
+    """The name of a metric in its task kind: one name per kind and metric (accuracy is "accuracy" for
+    classification and "exact match" for multi-label; a merged map let the second overwrite the first)."""
+    return dict(METRICS[kind])[key]
 FOOTNOTE = (f"NER headline: {PROTOCOL}; classification: the task's headline metric (multi-label at a 0.5 "
             "threshold); best epoch on validation, mean ± std over seeds. *Reported for comparison with other "
             "literature: seqeval's default (lenient) mode, and token-level F1 averaged with support weights, O "
@@ -67,8 +73,10 @@ def _first(summary: dict, task: str) -> dict:
 def _rows(summary: dict, models: list[str]) -> list[tuple[str, str, list[dict | None]]]:
     rows = []
     for task in summary:
-        for key in _first(summary, task)["metrics"]:
-            rows.append((task, LABELS[key], [summary[task].get(m, {}).get("test", {}).get(key) for m in models]))
+        first = _first(summary, task)
+        for key in first["metrics"]:
+            rows.append((task, metric_label(first["type"], key),
+                         [summary[task].get(m, {}).get("test", {}).get(key) for m in models]))
     if len(summary) > 1:
         averages = []
         for m in models:
@@ -78,10 +86,17 @@ def _rows(summary: dict, models: list[str]) -> list[tuple[str, str, list[dict | 
     return rows
 
 
+def spread(value: dict) -> str:
+    """" ± std" over seeds; a single run has no spread to show (not "± 0.00")."""
+    if value.get("n") == 1:
+        return " (1 seed)"
+    return f" ± {pct(value['std'])}" if value.get("std") is not None else ""
+
+
 def _cell(value: dict | None, best: bool, bold: tuple[str, str]) -> str:
     if value is None:
         return "–"
-    text = pct(value["mean"]) + (f" ± {pct(value['std'])}" if value.get("std") is not None else "")
+    text = pct(value["mean"]) + spread(value)
     return f"{bold[0]}{text}{bold[1]}" if best else text
 
 
@@ -142,7 +157,7 @@ def plot(summary: dict, models: list[str], path: Path) -> None:
         stds = [100 * c["std"] if c else 0 for c in cells]
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=model)
     ax.set_xticks([t + width * (len(models) - 1) / 2 for t in range(len(tasks))],
-                  [f"{t}\n{LABELS[_first(summary, t)['headline']]}" for t in tasks])
+                  [f"{t}\n{metric_label(_first(summary, t)['type'], _first(summary, t)['headline'])}" for t in tasks])
     ax.set_ylabel("test score, headline metric (%)")
     ax.set_title("mean ± std over seeds")
     ax.legend(fontsize="small")
@@ -156,13 +171,18 @@ def write_reports(summary: dict, comparisons: dict, models: list[str], out: Path
     lines = ["# Evaluation", "", FOOTNOTE, "", markdown_table(summary, models), ""]
     for task, rows in comparisons.items():
         lines += [f"## {task}: against {rows[0]['baseline']}", "",
-                  "| model | Δ headline (test) | bootstrap p (examples) | 95% interval | permutation p (seeds) |",
-                  "|---|---|---|---|---|"]
+                  "| model | Δ headline (test) | bootstrap p (test examples) | 95% interval | permutation p (seeds) "
+                  "| smallest possible permutation p |",
+                  "|---|---|---|---|---|---|"]
         for row in rows:
             b, p = row["bootstrap"], row["permutation"]
             lines.append(f"| {row['model']} | {100 * b['delta']:+.2f} | {b['p_value']:.4f} | "
-                         f"[{100 * b['ci95'][0]:+.2f}, {100 * b['ci95'][1]:+.2f}] | {p['p_value']:.4f} |")
-        lines.append("")
+                         f"[{100 * b['ci95'][0]:+.2f}, {100 * b['ci95'][1]:+.2f}] | {p['p_value']:.4f} | "
+                         f"{p['min_p_value']:.4f} |")
+        lines += ["", "The bootstrap resamples test examples, each carrying every seed's predictions of both models "
+                  "(seeds add no test examples); the permutation test relabels the per-seed scores, so with few "
+                  "seeds it cannot go below its smallest possible p (0.3333 with 2 seeds a model, 0.1000 with 3).",
+                  ""]
     for task, by_model in summary.items():
         lines += [f"## {task}: test F1 per {'entity type' if _first(summary, task)['type'] == 'ner' else 'label'}",
                   "", "| type | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]

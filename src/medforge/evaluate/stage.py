@@ -16,7 +16,7 @@ import yaml
 from medforge import meta, paths
 from medforge.evaluate.config import EvaluateConfig
 from medforge.evaluate.harness import run_grid
-from medforge.evaluate.report import LABELS, pct
+from medforge.evaluate.report import metric_label, pct, spread
 
 MODEL_NAME = "model"
 TEACHER_NAME = "teacher"
@@ -52,7 +52,8 @@ def size_and_speed(path: str, batch: int = 16, length: int = 128, repeats: int =
 def distillation_table(document: dict, sizes: dict) -> str:
     tasks = list(document["tasks"])
     lines = ["| model | layers | hidden | parameters | sequences/s (forward, this machine) | " +
-             " | ".join(f"{t} {LABELS[document['tasks'][t][MODEL_NAME]['headline']]}" for t in tasks) + " |",
+             " | ".join(f"{t} {metric_label(e['type'], e['headline'])}"
+                        for t, e in ((t, document['tasks'][t][MODEL_NAME]) for t in tasks)) + " |",
              "|---|---|---|---|---|" + "---|" * len(tasks)]
     for name, label in ((MODEL_NAME, "student"), (TEACHER_NAME, "teacher")):
         size = sizes[name]
@@ -60,7 +61,7 @@ def distillation_table(document: dict, sizes: dict) -> str:
         for t in tasks:
             entry = document["tasks"][t].get(name)
             score = entry["test"][entry["headline"]] if entry else None
-            cells.append(f"{pct(score['mean'])} ± {pct(score['std'])}" if score else "–")
+            cells.append(f"{pct(score['mean'])}{spread(score)}" if score else "–")
         lines.append(f"| {label} | {size['layers']} | {size['hidden']} | {size['parameters'] / 1e6:.2f}M | "
                      f"{size['sequences_per_s']:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

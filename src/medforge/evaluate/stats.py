@@ -1,8 +1,11 @@
 """Mean ± std over seeds, and the two significance tests of a paired model comparison.
 
-- ``paired_bootstrap``: resamples test sentences (with replacement) and recomputes both models'
-  strict entity F1 on each resample; two-sided p-value by the shift method (how often the
-  resampled difference strays from the observed one by as much as the observed one strays from 0).
+- ``paired_bootstrap``: resamples test sentences (with replacement), each drawn sentence carrying the
+  predictions of every seed of both models, and recomputes the difference of the models' mean
+  (over seeds) strict entity F1 on each resample; two-sided p-value by the shift method (how often
+  the resampled difference strays from the observed one by as much as the observed one strays
+  from 0). Treating each seed's copy of a sentence as an independent example instead would make
+  the interval about sqrt(seeds) too narrow: seeds add no test sentences.
 - ``permutation_test``: over per-seed scores; exact (every relabelling of the pooled runs) when
   there are at most 200,000 of them, otherwise a seeded random sample.
 """
@@ -41,14 +44,29 @@ def f1_from_counts(counts: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
 
 
-def paired_bootstrap(gold: list[list[str]], pred_a: list[list[str]], pred_b: list[list[str]],
-                     samples: int = 1000, seed: int = 0) -> dict:
-    """F1(b) - F1(a) on the test sentences, its 95% interval and two-sided p-value."""
-    a, b = sentence_counts(gold, pred_a), sentence_counts(gold, pred_b)
-    delta = float(f1_from_counts(b.sum(0)) - f1_from_counts(a.sum(0)))
+def resample_weights(n: int, samples: int, seed: int) -> np.ndarray:
+    """(samples, n): how many times each of n examples is drawn in each bootstrap resample."""
     rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(gold), size=(samples, len(gold)))
-    return _bootstrap_result(delta, f1_from_counts(b[picks].sum(1)) - f1_from_counts(a[picks].sum(1)))
+    picks = rng.integers(0, n, size=(samples, n))
+    weights = np.zeros((samples, n), dtype=np.int64)
+    np.add.at(weights, (np.arange(samples)[:, None], picks), 1)
+    return weights
+
+
+def paired_bootstrap(gold: list[list[str]], preds_a: list[list[list[str]]], preds_b: list[list[list[str]]],
+                     samples: int = 1000, seed: int = 0) -> dict:
+    """Mean-over-seeds F1(b) - F1(a) on the test sentences, its 95% interval and two-sided p-value.
+    ``preds_a[s]`` and ``preds_b[s]`` are the predictions of seed s (one list of tags per sentence)."""
+    if not preds_a or len(preds_a) != len(preds_b):
+        raise ValueError("paired_bootstrap needs the same number (at least one) of seeds for both models")
+    a = np.stack([sentence_counts(gold, p) for p in preds_a])  # (seeds, sentences, 3)
+    b = np.stack([sentence_counts(gold, p) for p in preds_b])
+    delta = float(f1_from_counts(b.sum(1)).mean() - f1_from_counts(a.sum(1)).mean())
+    weights = resample_weights(len(gold), samples, seed)  # one draw of sentences for all seeds of both models
+    resampled_a = f1_from_counts(np.einsum("rn,snc->src", weights, a)).mean(0)
+    resampled_b = f1_from_counts(np.einsum("rn,snc->src", weights, b)).mean(0)
+    return {**_bootstrap_result(delta, resampled_b - resampled_a), "resampled": "sentences (all seeds together)",
+            "seeds": len(preds_a)}
 
 
 def _bootstrap_result(delta: float, deltas: np.ndarray) -> dict:
@@ -58,13 +76,20 @@ def _bootstrap_result(delta: float, deltas: np.ndarray) -> dict:
     return {"delta": float(delta), "ci95": [float(low), float(high)], "p_value": p_value, "samples": len(deltas)}
 
 
-def paired_bootstrap_metric(score, pred_a: list, pred_b: list, n: int, samples: int = 1000, seed: int = 0) -> dict:
-    """The same test for any metric: ``score(pred, indices)`` computes it on a resample of the examples."""
-    everything = range(n)
-    delta = score(pred_b, everything) - score(pred_a, everything)
+def paired_bootstrap_metric(score, preds_a: list[list], preds_b: list[list], n: int, samples: int = 1000,
+                            seed: int = 0) -> dict:
+    """The same test for any metric: ``score(pred, indices)`` computes it on a resample of the n examples;
+    each resample draws examples once, for every seed of both models."""
+    if not preds_a or len(preds_a) != len(preds_b):
+        raise ValueError("paired_bootstrap_metric needs the same number (at least one) of seeds for both models")
+
+    def difference(indices) -> float:
+        return float(np.mean([score(p, indices) for p in preds_b]) - np.mean([score(p, indices) for p in preds_a]))
+
     rng = np.random.default_rng(seed)
-    return _bootstrap_result(delta, np.array([score(pred_b, idx) - score(pred_a, idx)
-                                             for idx in rng.integers(0, n, size=(samples, n)).tolist()]))
+    deltas = np.array([difference(idx) for idx in rng.integers(0, n, size=(samples, n)).tolist()])
+    return {**_bootstrap_result(difference(range(n)), deltas), "resampled": "examples (all seeds together)",
+            "seeds": len(preds_a)}
 
 
 def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 200_000, seed: int = 0) -> dict:
@@ -86,4 +111,8 @@ def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 
         splits = (tuple(rng.sample(range(n), k)) for _ in range(limit))
     deltas = [delta(s) for s in splits]
     extreme = sum(abs(d) >= abs(observed) - 1e-12 for d in deltas)
-    return {"delta": observed, "p_value": extreme / len(deltas), "exact": exact, "permutations": len(deltas)}
+    # the floor: even the most extreme relabelling has itself and its mirror image (with equal groups)
+    largest = max(abs(d) for d in deltas)
+    floor = sum(abs(d) >= largest - 1e-12 for d in deltas) / len(deltas) if exact else 1 / len(deltas)
+    return {"delta": observed, "p_value": extreme / len(deltas), "exact": exact, "permutations": len(deltas),
+            "min_p_value": floor}

@@ -8,10 +8,11 @@ guessing. Sample texts from the corpus appear only when asked for (``export.samp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from medforge.evaluate.report import FOOTNOTE, LABELS, markdown_table, pct
+from medforge.evaluate.report import FOOTNOTE, markdown_table, metric_label, pct
 from medforge.models.presets import position_offset
 
 _FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
@@ -102,7 +103,8 @@ def _hyperparameters(pretrain_cfg: dict | None, summary: dict | None) -> str:
                  ("tokens seen (non-padding)", summary.get("real_tokens")),
                  ("final held-out MLM loss", _number(summary.get("final_eval_loss"), ".4f")),
                  ("final held-out perplexity", _number(summary.get("final_eval_perplexity"), ".2f")),
-                 ("training time (s)", summary.get("wall_time_s"))]
+                 ("training time (s), summed over attempts", summary.get("wall_time_s")),
+                 ("attempts (resumed after a stop or crash)", summary.get("attempts", 1))]
     return _table(rows)
 
 
@@ -124,7 +126,7 @@ def _environment(summary: dict | None) -> str:
         return "Not recorded."
     rows = [("hardware", summary.get("hardware", "not recorded")),
             ("processes", summary.get("processes")),
-            ("hours", round(summary.get("wall_time_s", 0) / 3600, 3))]
+            ("hours (all attempts)", round(summary.get("wall_time_s", 0) / 3600, 3))]
     emissions = summary.get("emissions")
     if emissions:
         rows += [("region (grid carbon intensity)", emissions.get("country")),
@@ -144,8 +146,20 @@ def _evaluation(results: dict | None) -> str:
     return (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
             f"{markdown_table(results['tasks'], list(results['models']))}\n\n"
             "Test F1 per entity type or label (mean): " + "; ".join(per_type) +
-            (f"\n\nDistilled from {results['distillation']['teacher']}; the teacher was fine-tuned beside it with the "
-             "same seeds (column `teacher` above)." if results.get("distillation") else ""))
+            (f"\n\nDistilled from {public_name(results['distillation']['teacher'])}; the teacher was fine-tuned beside "
+             "it with the same seeds (column `teacher` above)." if results.get("distillation") else ""))
+
+
+def public_name(ref: str) -> str:
+    """A hub id as it is; a local folder by its last components, never the machine's absolute path (a card is
+    published)."""
+    from medforge import paths
+
+    if not paths.is_local(ref):
+        return ref
+    parts = Path(str(ref).rstrip("/")).parts
+    tail = parts[-2:] if parts and parts[-1] in ("model", "pretrain") and len(parts) > 1 else parts[-1:]
+    return f"the local model `{'/'.join(tail)}`"
 
 
 def _own(by_model: dict) -> dict:
@@ -159,7 +173,8 @@ def _eval_results(results: dict | None) -> list[EvalResult] | None:
     # one line per task: the mean headline over seeds (model-index has no field for the spread)
     return [EvalResult(task_type="token-classification" if e["type"] == "ner" else "text-classification",
                        dataset_type=task, dataset_name=task, dataset_split="test", metric_type=e["headline"],
-                       metric_name=(f"{LABELS[e['headline']]}{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}"
+                       metric_name=(f"{metric_label(e['type'], e['headline'])}"
+                                    f"{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}"
                                     f", mean of {len(e['seeds'])} seeds"),
                        metric_value=round(e["test"][e["headline"]]["mean"], 4))
             for task, by_model in results["tasks"].items() for e in [_own(by_model)]]

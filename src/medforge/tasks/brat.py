@@ -56,7 +56,9 @@ def read_ann(ann: Path, text: str, changes: Counter) -> list[Entity]:
                 raise InputError(f"{ann}:{lineno}: offsets {start}-{end} fall outside the text "
                                  f"({len(text)} characters in {ann.with_suffix('.txt').name}); fix the annotation "
                                  "or pair the .ann with its own .txt")
-        if len(fragments) == 1 and len(parts) >= 3 and text[fragments[0][0]:fragments[0][1]] != parts[2]:
+        # brat writes a line break inside an entity as a space in the .ann's text column
+        if len(fragments) == 1 and len(parts) >= 3 and \
+                text[fragments[0][0]:fragments[0][1]].split() != parts[2].split():
             raise InputError(f"{ann}:{lineno}: the annotated text {parts[2]!r} differs from the document's "
                              f"{text[fragments[0][0]:fragments[0][1]]!r} at those offsets; the .txt was changed "
                              "after annotation (line endings?)")
@@ -98,8 +100,10 @@ def resolve(entities: list[Entity], nested: str, discontinuous: str, layer: int,
 
 
 def to_sentences(text: str, entities: list[Entity], changes: Counter) -> list[Sentence]:
+    """IOB2 sentences; a sentence end never falls inside an entity (only a line break can split one, and
+    each entity it splits, and each mention it adds, is counted)."""
     sentences, touched = [], Counter()
-    for start, end in sentences_of(text):
+    for start, end in sentences_of(text, [(e.start, e.end) for e in entities]):
         tokens = tokens_of(text, start, end)
         if not tokens:
             continue
@@ -115,7 +119,8 @@ def to_sentences(text: str, entities: list[Entity], changes: Counter) -> list[Se
             for m, i in enumerate(inside):
                 tags[i] = ("B-" if m == 0 else "I-") + e.type
         sentences.append(Sentence([t for _, _, t in tokens], tags, 0))
-    changes["entities split across sentences"] += sum(1 for v in touched.values() if v > 1)
+    changes["entities split across lines"] += sum(1 for v in touched.values() if v > 1)
+    changes["entity mentions added by those splits"] += sum(v - 1 for v in touched.values() if v > 1)
     changes["entities lost (no token)"] += len(entities) - len(touched)
     return sentences
 
@@ -132,7 +137,7 @@ def read_brat(folder: Path, nested: str = "outermost", discontinuous: str = "spa
         ann = txt.with_suffix(".ann")
         if not ann.is_file():
             raise InputError(f"{ann}: missing; every brat .txt needs its .ann (an empty one if it has no entity)")
-        text = txt.read_text(encoding="utf-8")
+        text = txt.read_bytes().decode("utf-8")  # brat offsets count a CRLF as two characters: no translation
         entities = resolve(read_ann(ann, text, changes), nested, discontinuous, layer, changes)
         sentences += to_sentences(text, entities, changes)
     return NerFile(folder, sentences, 0, {k: v for k, v in sorted(changes.items()) if v})

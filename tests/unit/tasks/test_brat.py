@@ -92,3 +92,37 @@ def test_quaero_brat_outermost_equals_the_distributed_conversion(split, conll):
 
     assert entities(brat) == entities(reference)
     assert sum(len(s.tokens) for s in brat.sentences) == sum(len(s.tokens) for s in reference.sentences)
+
+
+def test_sentences_never_end_inside_an_entity_or_a_spaced_acronym(tmp_path):
+    """QUAERO-style MEDLINE titles: "U . R . S . S" is one GEOG entity; the splitter cut it at every ". "
+    before a capital, making several entities in several sentences (gold grew from 2,286 to 2,293)."""
+    text = "Épidémie en U . R . S . S et ailleurs. Elle touche St. Louis aussi. Puis une autre."
+    spans = {"U . R . S . S": "GEOG", "St. Louis": "GEOG"}
+    ann = "".join(f"T{i}\t{kind} {text.index(w)} {text.index(w) + len(w)}\t{w}\n"
+                  for i, (w, kind) in enumerate(spans.items(), start=1))
+    f = read_brat(write(tmp_path, text, ann))
+    entities = [t for s in f.sentences for t in s.tags if t.startswith("B-")]
+    assert entities == ["B-GEOG", "B-GEOG"]  # two entities, each whole in one sentence
+    assert not any("split" in k or "added" in k for k in f.skipped_lines)
+    assert [" ".join(s.tokens) for s in f.sentences] == [
+        "Épidémie en U . R . S . S et ailleurs .", "Elle touche St . Louis aussi .", "Puis une autre ."]
+
+
+def test_an_entity_across_a_line_break_is_counted_with_the_mentions_it_adds(tmp_path):
+    text = "Le cancer du\nfoie est traité.\n"
+    f = read_brat(write(tmp_path, text, "T1\tDISO 3 17\tcancer du foie\n"))  # brat's text column: a space
+    assert f.skipped_lines["entities split across lines"] == 1
+    assert f.skipped_lines["entity mentions added by those splits"] == 1
+
+
+def test_crlf_documents_keep_brat_offsets(tmp_path):
+    """brat counts a CRLF as two characters: the .txt is read without newline translation."""
+    text = "Le cancer du foie.\r\nUne douleur persiste.\r\n"
+    start = text.index("douleur")
+    folder = tmp_path / "crlf"
+    folder.mkdir()
+    (folder / "d1.txt").write_bytes(text.encode())
+    (folder / "d1.ann").write_text(f"T1\tDISO {start} {start + 7}\tdouleur\n")
+    sentences = read_brat(folder).sentences
+    assert list(zip(sentences[1].tokens, sentences[1].tags))[1] == ("douleur", "B-DISO")

@@ -10,7 +10,7 @@ from medforge.tasks.spec import builtin_names, load_task
 # (name, entity types, sentences in train+dev+test)
 BUILTIN = {"ncbi-disease": ({"Disease"}, 5424 + 923 + 940), "bc5cdr": ({"Chemical", "Disease"}, 4560 + 4581 + 4797),
            "e3c": ({"ety"}, 504 + 605), "quaero-emea": (10, 742 + 689 + 641),
-           "quaero-emea-brat": (10, 712 + 665 + 582), "medtxt-cr": (12, 1539 + 205 + 167)}
+           "quaero-emea-brat": (10, 706 + 655 + 581), "medtxt-cr": (12, 1539 + 205 + 167)}
 
 
 # (name, labels, examples in train+dev+test)

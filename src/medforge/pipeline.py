@@ -27,6 +27,7 @@ from medforge.errors import ConfigError, MedforgeError
 from medforge.evaluate.config import EvaluateConfig
 from medforge.export.config import ExportConfig
 from medforge.pretrain.config import PretrainConfig
+from medforge.stage import StageContext
 from medforge.tokenizer.config import TokenizerConfig
 
 MARKER = "_COMPLETED.json"
@@ -82,23 +83,6 @@ def load(path: str | Path, overrides: list[str] | None = None, profile: str | No
         raw = cfglib.apply_overrides(raw, overrides)
         source = f"{path} (with command-line overrides)"
     return cfglib.from_dict(PipelineConfig, cfglib.interpolate(raw, source), source=source)
-
-
-@dataclass
-class StageContext:
-    """What a stage function gets besides its own config."""
-
-    run_dir: Path
-    out: Path
-    seed: int
-    upstream: dict[str, Path]
-
-    def need(self, stage: str) -> Path:
-        """The folder of a finished upstream stage, or a clear error saying how to produce it."""
-        if stage not in self.upstream:
-            raise MedforgeError(f"stage '{stage}' has not completed in {self.run_dir}; run it first "
-                                f"(`medforge {stage} --config ...` or `medforge run ...`)")
-        return self.upstream[stage]
 
 
 def stage_dir(run_dir: Path, stage: Stage) -> Path:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import medforge.pretrain.train as train_module
+import medforge.pretrain.loop as loop_module
 from medforge.pipeline import MARKER
 from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli
 
@@ -32,7 +32,7 @@ def rows_json(folder):
 
 def kill_after_checkpoint(monkeypatch, at_step: int):
     """Make the run die (as if killed) right after checkpoint-<at_step> is written."""
-    real_save = train_module.save_checkpoint
+    real_save = loop_module.save_checkpoint
 
     def save_then_die(folder, step, *args, **kwargs):
         path = real_save(folder, step, *args, **kwargs)
@@ -40,8 +40,8 @@ def kill_after_checkpoint(monkeypatch, at_step: int):
             raise KeyboardInterrupt
         return path
 
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_die)
-    return lambda: monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    monkeypatch.setattr(loop_module, "save_checkpoint", save_then_die)
+    return lambda: monkeypatch.setattr(loop_module, "save_checkpoint", real_save)
 
 
 def test_killed_run_resumes_to_the_same_losses_and_weights(uninterrupted, tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ from medforge.corpus.split import assign, copies
 from medforge.corpus.store import SHARDS, SPLITS, SplitWriter, shard_name
 from medforge.errors import InputError
 from medforge.progress import bar
+from medforge.stage import StageContext
 
 logger = log.get("prepare")
 BATCH = 256
@@ -143,7 +144,7 @@ class Shards:
         self._open()
 
 
-def run(cfg: PrepareConfig, ctx) -> dict:
+def run(cfg: PrepareConfig, ctx: StageContext) -> dict:
     sources = cfg.all_sources()
     for source in sources:  # fail on a missing file before writing anything
         for pattern in source.paths:

@@ -17,6 +17,7 @@ from medforge import meta, paths
 from medforge.evaluate.config import EvaluateConfig
 from medforge.evaluate.harness import run_grid
 from medforge.evaluate.report import metric_label, pct, spread
+from medforge.stage import StageContext
 
 MODEL_NAME = "model"
 TEACHER_NAME = "teacher"
@@ -67,7 +68,7 @@ def distillation_table(document: dict, sizes: dict) -> str:
     return "\n".join(lines)
 
 
-def run(cfg: EvaluateConfig, ctx) -> dict:
+def run(cfg: EvaluateConfig, ctx: StageContext) -> dict:
     model_path = str(paths.resolve(cfg.model)) if cfg.model else str(ctx.need("pretrain") / "model")
     tasks = cfg.task_specs()
     seeds = [ctx.seed + i for i in range(cfg.seeds)]

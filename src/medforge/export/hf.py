@@ -26,6 +26,7 @@ from medforge.export.config import ExportConfig
 from medforge.export.verify import Job, auto_class, verify_in_fresh_process
 from medforge.models.presets import position_offset
 from medforge.tokenizer.special import check_special_tokens
+from medforge.stage import StageContext
 
 logger = log.get("export")
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
@@ -173,7 +174,7 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
             "heads": [h.subfolder for h in heads], "onnx_max_logit_diff": onnx_diff}
 
 
-def run(cfg: ExportConfig, ctx) -> dict:
+def run(cfg: ExportConfig, ctx: StageContext) -> dict:
     """The pipeline's export stage: the run's own model, card data and fine-tuned head."""
     pretrain = ctx.need("pretrain")
     source = Source(pretrain / "model", pretrain / "model", ctx.need("prepare"),

@@ -23,6 +23,7 @@ from medforge.tokenizer.config import TokenizerConfig
 from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, segment
 from medforge.tokenizer.sample import sample_documents
 from medforge.tokenizer.special import Layout, check_special_tokens, layout_for
+from medforge.stage import StageContext
 
 logger = log.get("tokenizer")
 # not the audit's fertility, which tokenizes each word alone: two measures, two names
@@ -163,7 +164,7 @@ def keep_base(cfg: TokenizerConfig, out: Path, held_out: list[str]) -> dict:
     return summary
 
 
-def run(cfg: TokenizerConfig, ctx) -> dict:
+def run(cfg: TokenizerConfig, ctx: StageContext) -> dict:
     corpus = ctx.need("prepare")
     held_out = list(itertools.islice(_texts(corpus, "validation"), 200))
     if cfg.base:

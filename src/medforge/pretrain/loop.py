@@ -1,0 +1,170 @@
+"""The pre-training loop: optimizer steps over the batch streams, with logging, held-out evaluation,
+checkpoints and the time budget.
+
+A step accumulates ``accum`` micro-batches. Its loss is the token mean over the whole global batch
+(every process and micro-batch), exactly as one process with one big batch computes it, so the
+numbers do not depend on how the batch is split. Everything the loop changes lives on the
+``Session``: a checkpoint written at any step holds the same state an uninterrupted run had there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from medforge import log
+from medforge.data.batches import BatchStream
+from medforge.errors import MedforgeError
+from medforge.pretrain.checkpoint import save_checkpoint
+from medforge.pretrain.config import PretrainConfig
+from medforge.pretrain.evaluation import evaluate_mlm
+from medforge.pretrain.history import History, Meter
+from medforge.progress import bar
+
+logger = log.get("pretrain")
+
+
+class TimeBudgetReached(MedforgeError):
+    """The wall-clock budget ran out; a checkpoint was written and a rerun resumes from it."""
+
+    exit_code = 3  # distinct, so that a job script can requeue on it
+
+
+@dataclass
+class Session:
+    """A prepared run (``pretrain.train.set_up``): the prepared objective and optimiser, the streams, and
+    the counters that checkpoints carry."""
+
+    cfg: PretrainConfig
+    out: Path
+    seed: int
+    accelerator: object
+    tokenizer: object
+    objective: torch.nn.Module  # prepared: DDP/FSDP/DeepSpeed-wrapped where launched so
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    streams: dict[str, BatchStream]  # "long", and "short" for the short-then-long schedule
+    validation: object  # the packed held-out sequences
+    accum: int
+    max_steps: int
+    switch: int  # the short phase's last step (0: no short phase)
+    phase_flops: dict[str, float | None]
+    peak: float | None
+    frozen: list = field(default_factory=list)  # parameters kept still during the head warm-up
+    history: History | None = None  # the main process's
+    started: float = 0.0  # this attempt's start (perf_counter)
+    earlier_wall: float = 0.0  # training time of the attempts before, up to the checkpoint resumed from
+    attempt: int = 1
+    step: int = 0  # the last finished step
+    real_tokens: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    def phase(self, step: int) -> str:
+        return "short" if step <= self.switch else "long"
+
+    def wall_time(self) -> float:
+        return self.earlier_wall + time.perf_counter() - self.started
+
+    def save(self, step: int) -> None:
+        stream = self.streams[self.phase(step)]
+        save_checkpoint(self.out, step, self.accelerator, self.objective, self.optimizer, self.scheduler,
+                        {"step": step, "position": stream.position, "phase": self.phase(step), "epoch": stream.epoch,
+                         "real_tokens": self.real_tokens, "seed": self.seed, "processes": self.world,
+                         "attempts": self.attempt, "wall_time_s": round(self.wall_time(), 3)},
+                        keep_last=self.cfg.keep_last)
+
+
+def train(s: Session) -> None:
+    """Steps ``s.step + 1`` to ``s.max_steps``; raises ``TimeBudgetReached`` (after a checkpoint) when
+    ``max_minutes`` runs out first."""
+    cfg = s.cfg
+    meter = Meter()
+    progress = bar(range(s.step + 1, s.max_steps + 1), desc="pretrain", unit="step", initial=s.step,
+                   total=s.max_steps)
+    for step in progress:
+        stream = s.streams[s.phase(step)]
+        loss, grad_norm = optimizer_step(s, step, stream, meter)
+        progress.set_postfix(loss=f"{loss:.3f}")
+        last = step == s.max_steps
+        if s.main and (step % cfg.log_every == 0 or last):
+            record_step(s, step, loss, grad_norm, stream.epoch, meter.read())
+        if (step % cfg.eval_every == 0 or last) and len(s.validation):
+            row = {"step": step, **evaluate_mlm(s.objective, s.validation, s.tokenizer, cfg, s.seed, s.accelerator)}
+            if s.main:
+                s.history.add(row)
+                logger.info("step %d: held-out loss %.4f, perplexity %.2f", step, row["eval_loss"],
+                            row["eval_perplexity"])
+        if step % cfg.save_every == 0 or last:
+            s.save(step)
+        s.step = step
+        if not last and out_of_time(s):
+            if step % cfg.save_every:
+                s.save(step)
+            raise TimeBudgetReached(f"time budget of {cfg.max_minutes} min reached at step {step}/{s.max_steps}; "
+                                    "a checkpoint is saved: run the same command again to resume")
+
+
+def optimizer_step(s: Session, step: int, stream: BatchStream, meter: Meter) -> tuple[float, float | None]:
+    """One optimizer step over ``accum`` micro-batches; returns (the step's loss, the gradient norm)."""
+    accelerator, world, accum = s.accelerator, s.world, s.accum
+    # all micro-batches first (masks are drawn on the host), so that one all-reduce gives the step's target
+    # count and real tokens over every process and micro-batch
+    batches = [{k: v.to(accelerator.device) for k, v in next(stream).items()} for _ in range(accum)]
+    local = torch.stack([sum((b["labels"] != -100).sum() for b in batches).float(),
+                         sum(b["attention_mask"].sum() for b in batches).float()])
+    targets, real = accelerator.reduce(local, "sum").tolist()
+    loss_sum = torch.zeros((), device=accelerator.device)
+    for batch in batches:
+        with accelerator.accumulate(s.objective):
+            total, _ = s.objective(**batch)
+            # gradients are averaged over processes and divided by the accumulation in backward: this
+            # scale makes the result the token mean of the whole global batch (a batch without any target
+            # adds nothing)
+            accelerator.backward(total * (world * accum / max(targets, 1)))
+        loss_sum += total.detach()
+    loss = float(accelerator.reduce(loss_sum, "sum")) / max(targets, 1)
+    s.real_tokens += int(real)
+    meter.add(int(real), real * s.phase_flops[s.phase(step)], int(local[1]),
+              sum(b["attention_mask"].numel() for b in batches))
+    if not math.isfinite(loss):
+        raise MedforgeError(f"training loss became {loss} at step {step}; lower 'pretrain.learning_rate' (now "
+                            f"{s.cfg.learning_rate}) or raise warmup")
+    if step <= s.cfg.head_warmup_steps:  # AdamW leaves a parameter without a gradient untouched (no decay)
+        for param in s.frozen:
+            param.grad = None
+    norm = accelerator.clip_grad_norm_(s.objective.parameters(), s.cfg.max_grad_norm
+                                       if s.cfg.max_grad_norm > 0 else float("inf"))
+    s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
+    return loss, float(norm) if norm is not None else None  # DeepSpeed may not report the norm
+
+
+def record_step(s: Session, step: int, loss: float, grad_norm: float | None, epoch: int, rates: dict) -> None:
+    objective = s.accelerator.unwrap_model(s.objective)
+    s.history.add({"step": step, "loss": loss, "lr": s.scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                   "tokens_per_s": rates["tokens_per_s"], "tflops": rates["tflops"],
+                   "mfu": rates["tflops"] / (s.peak * s.world) if s.peak else None,
+                   "padding_fraction": rates["padding_fraction"], "real_tokens": s.real_tokens, "epoch": epoch,
+                   **{f"distill_{k}": v for k, v in getattr(objective, "last", {}).items()}})
+    logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, s.max_steps, loss,
+                s.history.rows[-1]["lr"], rates["tokens_per_s"])
+
+
+def out_of_time(s: Session) -> bool:
+    """Whether the budget ran out; every process stops at the same step, on the main process's clock."""
+    if not s.cfg.max_minutes:
+        return False
+    mine = s.main and time.perf_counter() - s.started > 60 * s.cfg.max_minutes
+    return bool(s.accelerator.reduce(torch.tensor([float(mine)], device=s.accelerator.device), "sum").item())

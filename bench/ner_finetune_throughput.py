@@ -62,7 +62,8 @@ def main() -> None:
         lengths = [len(w.input_ids) for w in windows]
         build_mlm("roberta", args.preset, tok, args.max_length).save_pretrained(folder)
         print(f"{len(windows)} NCBI-disease train windows; subword tokens per window: median "
-              f"{sorted(lengths)[len(lengths) // 2]}, max {max(lengths)}; {args.preset} model, batch {args.batch_size}, "
+              f"{sorted(lengths)[len(lengths) // 2]}, max {max(lengths)}; {args.preset} model, "
+              f"batch {args.batch_size}, "
               f"max_length {args.max_length}, {args.steps} steps, CPU threads {torch.get_num_threads()}")
 
         def measure(name, batches, pad_to):
@@ -118,7 +119,8 @@ def main() -> None:
     base = results[0]["sentences_per_s"]
     print(f"\n{'batching':30} {'sentences/s':>12} {'x naive':>8} {'padding':>8}")
     for r in results:
-        print(f"{r['name']:30} {r['sentences_per_s']:12.1f} {r['sentences_per_s'] / base:8.2f} {100 * r['padding']:7.1f}%")
+        print(f"{r['name']:30} {r['sentences_per_s']:12.1f} {r['sentences_per_s'] / base:8.2f} "
+              f"{100 * r['padding']:7.1f}%")
     print(f"\n{len(dev)} validation sentences predicted, batch {args.batch_size}")
     print(f"{'prediction batches':30} {'sentences/s':>12} {'x order':>8}")
     for name, rate in timings:

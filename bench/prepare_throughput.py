@@ -33,7 +33,8 @@ out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
 cfg = PrepareConfig(**json.loads(sys.argv[3]), inputs=[sys.argv[1]])
 t = time.perf_counter()
 summary = run(cfg, StageContext(run_dir=out.parent, out=out, seed=0, upstream={}))
-print(json.dumps({"seconds": time.perf_counter() - t, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "totals": summary["totals"]}))
 """
 SETTINGS = {"pii_allow": True, "workers": 1}

@@ -36,7 +36,8 @@ def one(algorithm: str, family: str, mb: float, sample_mb: float) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cfg = TokenizerConfig(algorithm=algorithm, family=family, vocab_size=32000, sample_mb=sample_mb)
         summary = train_tokenizer(iter(texts), cfg, Path(out), seed=0, held_out=texts[:50])
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"seconds": time.perf_counter() - start,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_with_text_mb": rss_data / 1024, "vocab": summary["vocab_size"],
             "trained_on_mb": summary["sample"]["bytes_used"] / 1e6}
 

@@ -8,17 +8,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-SAMPLE = ROOT / "src" / "medforge" / "assets" / "sample"
-
-
-def shared_data(relative: str) -> Path:
-    """A file of ../shared/data, or a clean skip saying what is missing."""
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared real data sets are not on this machine)")
-    return path
+from tests_shared import SAMPLE  # noqa: E402  (after the environment: nothing may reach a hub)
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,8 @@ def main() -> None:
         "tokenizer": {"base": str(original)},
         "pretrain": {"model": {"init_from": str(original)}, "seq_len": 128, "batch_size": 32 if not args.quick else 4,
                      "max_steps": steps, "learning_rate": args.learning_rate, "warmup_steps": max(steps // 16, 1),
-                     "eval_every": max(steps // 4, 1), "save_every": max(steps // 4, 1), "log_every": max(steps // 40, 1),
+                     "eval_every": max(steps // 4, 1), "save_every": max(steps // 4, 1),
+                     "log_every": max(steps // 40, 1),
                      "whole_word_mask": True},
     }
     cfg = cfglib.from_dict(pipeline.PipelineConfig, raw, source="bench/domain_adaptation")
@@ -89,7 +90,8 @@ def main() -> None:
             f"Continued pre-training: {summary['steps']} steps of {summary['global_batch']} sequences of 128 tokens "
             f"(whole-word masking, peak learning rate {args.learning_rate}), {summary['real_tokens']:,} tokens of "
             f"`../shared/data/text/en`, {pretrain_minutes:.0f} min on this machine; held-out MLM loss "
-            f"{summary['final_eval_loss']:.3f} (perplexity {summary['final_eval_perplexity']:.1f}). The original has no "
+            f"{summary['final_eval_loss']:.3f} (perplexity {summary['final_eval_perplexity']:.1f}). "
+            "The original has no "
             "MLM head, so its own held-out perplexity is not a fair comparison. The new head: "
             f"{(summary.get('head') or {}).get('initialised', 'not recorded')}, "
             f"{(summary.get('head') or {}).get('head_warmup_steps', 0)} steps of head warm-up.", "",

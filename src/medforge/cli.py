@@ -108,7 +108,8 @@ def _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args) -> None:
                                epilog=pipeline.describe_stage(stage))
     stage_args(train)
     audit = actions.add_parser("audit", help="fertility, split share, UNK rate, overlap on domain text",
-                               description="Compare tokenizers on held-out domain text; writes audit.{md,csv,json,png}.")
+                               description="Compare tokenizers on held-out domain text; writes "
+                                           "audit.{md,csv,json,png}.")
     audit.add_argument("tokenizers", nargs="+", help="tokenizer or model folders (or hub ids)")
     audit.add_argument("--text", required=True, help="held-out domain text, one document or sentence per line")
     audit.add_argument("--out", default="tokenizer-audit", help="folder for the reports (default: tokenizer-audit)")

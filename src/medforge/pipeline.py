@@ -16,7 +16,7 @@ import shutil
 import time
 import typing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
     if processes.main:
         _prepare_folder(stage, stage_cfg, cfg, out, key)
     processes.barrier()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     ctx = StageContext(run_dir=Path(cfg.run_dir), out=out, seed=cfg.seed, upstream=upstream_dirs)
     summary = {}
@@ -199,7 +199,7 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
             "processes": int(os.environ.get("WORLD_SIZE", "1")),
             "input_fingerprints": inputs, "upstream_keys": upstream_keys, "summary": summary,
         })
-        meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(timezone.utc).isoformat()})
+        meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(UTC).isoformat()})
         logger.info("stage %s: done in %.1f s", stage.name, wall)
     processes.barrier()  # the marker (last, so a stage without it is unfinished) is there for every process
     return read_marker(out)

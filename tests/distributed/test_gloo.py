@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli  # noqa: E402
+from tests_shared import DEMO, ROOT, TINY, copy_upstream, finished_run, run_cli
 
 COMMON = [*TINY, "pretrain.max_steps=8", "pretrain.log_every=1", "pretrain.eval_every=4", "pretrain.save_every=4",
           "pretrain.model.dropout=0"]
@@ -38,7 +37,6 @@ def one_process(inputs, tmp_path_factory):
     return one
 
 
-ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = {
     "torchrun": ["torchrun", "--standalone", "--nproc_per_node", "2"],
     # the shipped multi-GPU config: without GPUs, medforge's processes fall back to CPU and gloo

@@ -12,33 +12,10 @@ import yaml
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from medforge import cli
 from medforge.pipeline import MARKER
+from tests_shared import DEMO, TINY, copy_upstream, finished_run, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "configs" / "demo.yaml"
-TINY = ["pretrain.max_steps=20", "pretrain.eval_every=10", "pretrain.save_every=10", "pretrain.log_every=5",
-        "pretrain.seq_len=64", "pretrain.warmup_steps=4", "tokenizer.vocab_size=800", "evaluate.epochs=5",
-        "evaluate.seeds=2"]
 STAGE_DIRS = ("prepare", "tokenizer", "pretrain", "evaluate", "model")
-
-
-def run_cli(*args: str) -> int:
-    return cli.main([str(a) for a in args])
-
-
-def copy_upstream(source: Path, target: Path) -> Path:
-    """A new run folder holding the finished prepare and tokenizer stages of ``source``."""
-    for stage in ("prepare", "tokenizer"):
-        shutil.copytree(source / stage, target / stage)
-    return target
-
-
-def finished_run(tmp_path_factory, name: str, *overrides: str) -> Path:
-    """A new run folder where the whole demo pipeline ran with these overrides."""
-    folder = tmp_path_factory.mktemp(name) / "run"
-    assert run_cli("run", DEMO, f"run_dir={folder}", *overrides) == 0
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from medforge.models.presets import build_mlm
-from test_demo_pipeline import TINY, finished_run, run_cli
+from tests_shared import TINY, finished_run, run_cli
 
 TASK = """name: sample
 language: en

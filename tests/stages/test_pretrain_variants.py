@@ -8,7 +8,7 @@ import math
 import pytest
 from transformers import AutoModelForMaskedLM
 
-from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli
+from tests_shared import DEMO, TINY, copy_upstream, finished_run, run_cli
 
 
 @pytest.fixture(scope="module")

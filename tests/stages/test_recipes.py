@@ -83,7 +83,8 @@ def test_biolm_large_then_distill_align_smoke(tmp_path):
 def test_distill_command_is_the_pipeline_with_a_teacher(tmp_path):
     teacher = smoke("biolm-pm-voc", tmp_path / "teacher") / "model"
     folder = tmp_path / "student"
-    assert cli.main(["distill", "--teacher", str(teacher), "--config", str(RECIPES / "biolm-pm-voc.yaml"), f"run_dir={folder}",
+    assert cli.main(["distill", "--teacher", str(teacher), "--config", str(RECIPES / "biolm-pm-voc.yaml"),
+                     f"run_dir={folder}",
                      "pretrain.distill.student_layers=1", "--profile", "smoke"]) == 0
     assert json.loads((folder / "model" / "config.json").read_text())["num_hidden_layers"] == 1
     assert json.loads((folder / "tokenizer" / "tokenizer_stats.json").read_text())["base"] == str(teacher)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 import medforge.pretrain.loop as loop_module
 from medforge.pipeline import MARKER
-from test_demo_pipeline import DEMO, TINY, copy_upstream, finished_run, run_cli
+from tests_shared import DEMO, TINY, copy_upstream, finished_run, run_cli
 
 RESUME = [*TINY, "pretrain.max_steps=12", "pretrain.save_every=4", "pretrain.eval_every=4", "pretrain.log_every=1",
           "pretrain.keep_last=5"]

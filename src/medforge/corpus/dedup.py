@@ -48,8 +48,8 @@ def bands_for(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[
         if num_perm % bands:
             continue
         rows = num_perm // bands
-        false_pos = area(lambda s: 1 - (1 - s ** rows) ** bands, 0.0, threshold)
-        false_neg = area(lambda s: (1 - s ** rows) ** bands, threshold, 1.0)
+        false_pos = area(lambda s, r=rows, b=bands: 1 - (1 - s ** r) ** b, 0.0, threshold)
+        false_neg = area(lambda s, r=rows, b=bands: (1 - s ** r) ** b, threshold, 1.0)
         loss = (1 - fn_weight) * false_pos + fn_weight * false_neg
         if loss < best:
             best, choice = loss, (bands, rows)

@@ -32,9 +32,9 @@ _PATTERNS = {
              r"|(?<![\w+])\+(?!33)\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\d)",
     "BIRTH_DATE": r"(?i:\b(?:née?|date de naissance|DDN|born(?: on)?|date of birth|DOB)\b\s*(?:le|:|on)?\s*)"
                   rf"(?P<BIRTH_DATE_V>\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|\d{{1,2}}(?:er)? (?i:{_MONTHS}) \d{{4}})",
-    "ADDRESS": r"\d(?<!\w\d)\d{0,3}(?: ?(?:bis|ter))?,? (?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|route|quai)"
+    "ADDRESS": r"\d(?<!\w\d)\d{0,3}(?: ?(?:bis|ter))?,? (?i:rue|avenue|boulevard|bd|place|chemin|allée|impasse|route|quai)"  # noqa: E501
                rf" (?:(?:de la|du|des|de|d'|l')\s?)?{_NAME}(?: {_NAME}){{0,3}}(?:,? \d{{5}} {_NAME})?"
-               rf"|\d(?<!\w\d)\d{{0,4}} {_NAME}(?: {_NAME}){{0,2}} (?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Boulevard|Lane|Drive)",
+               rf"|\d(?<!\w\d)\d{{0,4}} {_NAME}(?: {_NAME}){{0,2}} (?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Boulevard|Lane|Drive)",  # noqa: E501
     "PERSON": rf"{_TITLES} ?(?P<PERSON_V>{_NAME}(?: {_NAME})?)",
 }
 _COMPILED = {name: re.compile(pattern) for name, pattern in _PATTERNS.items()}

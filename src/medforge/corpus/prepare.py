@@ -18,7 +18,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-
 from medforge import log, meta, paths
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.dedup import Dedup, Ref
@@ -194,7 +193,8 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
     tally.repaired.update(doc.repairs)
     tally.pii.update(kind for kind, _ in doc.pii)
     if doc.pii and len(tally.pii_examples) < cfg.examples:
-        tally.pii_examples += [f"{kind}: {example}" for kind, example in doc.pii][:cfg.examples - len(tally.pii_examples)]
+        room = cfg.examples - len(tally.pii_examples)
+        tally.pii_examples += [f"{kind}: {example}" for kind, example in doc.pii][:room]
     if doc.language:
         tally.languages[doc.language] += 1
     if doc.dropped:

@@ -19,7 +19,9 @@ CLUSTERS_LISTED = 20
 
 def _size(words: int, characters: int) -> str:
     mb = characters / 1e6
-    return f"{words / 1e6:.2f}M words, {mb:.1f}M characters" if words >= 1e5 else f"{words:,} words, {characters:,} characters"
+    if words >= 1e5:
+        return f"{words / 1e6:.2f}M words, {mb:.1f}M characters"
+    return f"{words:,} words, {characters:,} characters"
 
 
 def _clusters(folder: Path) -> tuple[Counter, list[dict]]:

@@ -256,7 +256,8 @@ def reference_ids(folder: Path, kind: str, symbols: list[str], text: str) -> lis
     else:
         import sentencepiece as spm
 
-        pieces = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.bpe.model")).encode(text, out_type=str)
+        sp = spm.SentencePieceProcessor(model_file=str(folder / "sentencepiece.bpe.model"))
+        pieces = sp.encode(text, out_type=str)
     return [0] + [index.get(p, 3) for p in pieces] + [2]
 
 
@@ -303,7 +304,8 @@ def convert(folder: str | Path, out: str | Path, samples: tuple[str, ...] = SAMP
 
     config = RobertaConfig(vocab_size=arch.vocab, hidden_size=arch.hidden, num_hidden_layers=arch.layers,
                            num_attention_heads=arch.heads, intermediate_size=arch.ffn, hidden_act=arch.activation
-                           if arch.activation != "gelu_accurate" else "gelu_new", max_position_embeddings=arch.positions,
+                           if arch.activation != "gelu_accurate" else "gelu_new",
+                           max_position_embeddings=arch.positions,
                            type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2,
                            architectures=["RobertaForMaskedLM"])
     model = AutoModelForMaskedLM.from_config(config).eval()

@@ -25,8 +25,8 @@ from medforge.export.card import CardInputs, Head, build_card, widget_text
 from medforge.export.config import ExportConfig
 from medforge.export.verify import Job, auto_class, verify_in_fresh_process
 from medforge.models.presets import position_offset
-from medforge.tokenizer.special import check_special_tokens
 from medforge.stage import StageContext
+from medforge.tokenizer.special import check_special_tokens
 
 logger = log.get("export")
 _CHECKPOINT = re.compile(r"^checkpoint-\d+$")
@@ -61,7 +61,8 @@ def source_of(path: str | Path, tokenizer: str | Path | None = None) -> Source:
         found = next((c for c in candidates if (c / "tokenizer_config.json").is_file()), None)
         if found is None:
             raise InputError(f"{path}: no tokenizer found in {', '.join(map(str, candidates))}; pass --tokenizer DIR")
-        return Source(path, found, _existing(run / "prepare", "corpus_report.json"), _existing(run / "tokenizer", "config.yaml"),
+        return Source(path, found, _existing(run / "prepare", "corpus_report.json"),
+                      _existing(run / "tokenizer", "config.yaml"),
                       path.parent)
     if (path / "config.json").is_file():
         return Source(path, Path(tokenizer or path))
@@ -86,8 +87,8 @@ def _load_checked(model_dir: Path, tokenizer_dir: Path):
 def check_config_ids(model_config, tokenizer, where: str) -> None:
     # BERT layouts have no bos/eos: the model's bos/eos are its [CLS]/[SEP]
     expected = {"pad_token_id": tokenizer.pad_token_id,
-                "bos_token_id": tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.cls_token_id,
-                "eos_token_id": tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id}
+                "bos_token_id": tokenizer.cls_token_id if tokenizer.bos_token_id is None else tokenizer.bos_token_id,
+                "eos_token_id": tokenizer.sep_token_id if tokenizer.eos_token_id is None else tokenizer.eos_token_id}
     for name, in_tokenizer in expected.items():
         in_config = getattr(model_config, name, None)
         if in_config is not None and in_config != in_tokenizer:

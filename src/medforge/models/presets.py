@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from transformers import (AutoModelForMaskedLM, BertConfig, BertForMaskedLM, CamembertConfig,
-                          CamembertForMaskedLM, RobertaConfig, RobertaForMaskedLM)
+from transformers import (
+    AutoModelForMaskedLM,
+    BertConfig,
+    BertForMaskedLM,
+    CamembertConfig,
+    CamembertForMaskedLM,
+    RobertaConfig,
+    RobertaForMaskedLM,
+)
 
 from medforge.errors import ConfigError
 from medforge.models.mlm import head_of, untrained_head

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,13 +43,13 @@ class Session:
     cfg: PretrainConfig
     out: Path
     seed: int
-    accelerator: object
-    tokenizer: object
+    accelerator: Any  # accelerate.Accelerator
+    tokenizer: Any
     objective: torch.nn.Module  # prepared: DDP/FSDP/DeepSpeed-wrapped where launched so
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    scheduler: Any
     streams: dict[str, BatchStream]  # "long", and "short" for the short-then-long schedule
-    validation: object  # the packed held-out sequences
+    validation: Any  # the packed held-out sequences (a datasets.Dataset)
     accum: int
     max_steps: int
     switch: int  # the short phase's last step (0: no short phase)

@@ -72,7 +72,7 @@ def encoder_parameters(model) -> list[torch.nn.Parameter]:
 def param_groups(model, weight_decay: float) -> list[dict]:
     """No weight decay on biases and LayerNorm weights (decaying them only hurts)."""
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if not param.requires_grad:
             continue
         (no_decay if param.ndim < 2 else decay).append(param)

@@ -30,7 +30,8 @@ from medforge.pretrain.config import PretrainConfig
 from medforge.pretrain.history import History
 from medforge.pretrain.loop import Session, TimeBudgetReached, train
 from medforge.pretrain.objective import build_objective, encoder_parameters, param_groups
-from medforge.pretrain.plots import FILENAME as CURVES, plot_history
+from medforge.pretrain.plots import FILENAME as CURVES
+from medforge.pretrain.plots import plot_history
 from medforge.stage import StageContext
 from medforge.tokenizer.special import check_special_tokens
 
@@ -81,7 +82,8 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
     model = objective.model
     data = packed_data(cfg, ctx, tokenizer, accelerator)
     logger.info("%s %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
-                "reused the packed" if data["train_stats"].get("reused") else "packed", data["train_stats"]["sequences"],
+                "reused the packed" if data["train_stats"].get("reused") else "packed",
+                data["train_stats"]["sequences"],
                 cfg.seq_len, 100 * data["train_stats"]["padding_fraction"], len(data["validation"]))
 
     if cfg.gradient_checkpointing:  # renamed in transformers 5

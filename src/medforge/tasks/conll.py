@@ -16,7 +16,6 @@ from medforge.errors import InputError
 from medforge.tasks.schemes import PREFIXES, tag_pattern, to_iob2
 
 
-
 @dataclass
 class Sentence:
     tokens: list[str]

@@ -86,7 +86,7 @@ def read_ner_task(spec: TaskSpec) -> NerData:
         splits["dev"] = NerFile(train.path, dev)
         splits["train"] = NerFile(train.path, kept, train.repaired_tags, train.skipped_lines)
         notes.append(f"no dev file: {len(dev)} of {len(train.sentences)} train sentences held out as validation")
-    for split, f in splits.items():
+    for f in splits.values():
         if f.repaired_tags:
             notes.append(f"{f.path}: {f.repaired_tags} invalid {spec.scheme.upper()} transitions repaired")
         if spec.format == "brat":  # every conversion change, counted (a carved dev split has none of its own)

@@ -63,7 +63,7 @@ def from_iob2(tags: list[str], scheme: str) -> list[str]:
             previous = tags[i - 1] if i else "O"
             out.append(("B-" if prefix == "B" and previous[2:] == kind else "I-") + kind)
         elif scheme == "iobes":
-            out.append({("B", True): "S-", ("B", False): "B-", ("I", True): "E-", ("I", False): "I-"}[prefix, last] + kind)
+            out.append({("B", True): "S-", ("B", False): "B-", ("I", True): "E-", ("I", False): "I-"}[prefix, last] + kind)  # noqa: E501
         else:
-            out.append({("B", True): "U-", ("B", False): "B-", ("I", True): "L-", ("I", False): "I-"}[prefix, last] + kind)
+            out.append({("B", True): "U-", ("B", False): "B-", ("I", True): "L-", ("I", False): "I-"}[prefix, last] + kind)  # noqa: E501
     return out

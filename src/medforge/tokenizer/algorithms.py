@@ -17,8 +17,8 @@ from collections.abc import Callable
 from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 from medforge.errors import MedforgeError
-from medforge.tokenizer.config import TokenizerConfig
 from medforge.textnorm import fullwidth_normalizer, space_normalizer
+from medforge.tokenizer.config import TokenizerConfig
 from medforge.tokenizer.special import Layout
 
 # SentencePiece skips sentences longer than its max_sentence_length; long documents are cut

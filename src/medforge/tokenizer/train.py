@@ -18,12 +18,12 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from medforge import log, meta, paths
 from medforge.corpus.store import iter_texts
 from medforge.errors import InputError, MedforgeError
+from medforge.stage import StageContext
 from medforge.tokenizer.algorithms import train_backend
 from medforge.tokenizer.config import TokenizerConfig
 from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, segment
 from medforge.tokenizer.sample import sample_documents
 from medforge.tokenizer.special import Layout, check_special_tokens, layout_for
-from medforge.stage import StageContext
 
 logger = log.get("tokenizer")
 # not the audit's fertility, which tokenizes each word alone: two measures, two names

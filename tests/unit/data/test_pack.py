@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import random
 
-
 from medforge.corpus.store import SHARDS, SplitWriter, shard_name
 from medforge.data.pack import build_packed
 from medforge.data.packers import pack_docs

@@ -15,8 +15,8 @@ from medforge.export.verify import Job, verify_in_fresh_process
 from medforge.models.presets import build_mlm
 from medforge.tasks.metrics import PROTOCOL
 
-CORPUS = {"training_data": [{"corpus": "a.txt", "details": "9 documents (1 files)", "size": "120 words, 700 characters"}],
-          "totals": {"kept": 9, "read": 10, "dropped": {"empty": 1}}, "splits": {"train": 8, "validation": 1, "test": 0}}
+CORPUS = {"training_data": [{"corpus": "a.txt", "details": "9 documents (1 files)", "size": "120 words, 700 characters"}],  # noqa: E501
+          "totals": {"kept": 9, "read": 10, "dropped": {"empty": 1}}, "splits": {"train": 8, "validation": 1, "test": 0}}  # noqa: E501
 
 
 def scores(f1: float) -> dict:
@@ -67,9 +67,9 @@ def test_card_has_valid_metadata_and_every_section(tiny_tokenizer):
     assert header["co2_eq_emissions"] == {"emissions": 2.1, "source": "CodeCarbon (offline tracker)",
                                           "training_type": "pre-training", "geographical_location": "France",
                                           "hardware_used": "1 x NVIDIA H100"}
-    for needle in ("| layers | 2 |", "| max sequence length | 32 |", "| a.txt | 9 documents (1 files) | 120 words, 700 characters |",
-                   "9 documents kept of 10 read (dropped: empty 1); splits: train 8, validation 1.", "| learning_rate | 0.001 |", "| toy-ner | F1 | 35.00 ± 7.07 |",
-                   "toy-ner: DRUG 35.00", "seeds 1, 2", "`<mask>`=4", "| hours (all attempts) | 2.0 |", "| CO2 equivalent (g) | 2.1 |",
+    for needle in ("| layers | 2 |", "| max sequence length | 32 |", "| a.txt | 9 documents (1 files) | 120 words, 700 characters |",  # noqa: E501
+                   "9 documents kept of 10 read (dropped: empty 1); splits: train 8, validation 1.", "| learning_rate | 0.001 |", "| toy-ner | F1 | 35.00 ± 7.07 |",  # noqa: E501
+                   "toy-ner: DRUG 35.00", "seeds 1, 2", "`<mask>`=4", "| hours (all attempts) | 2.0 |", "| CO2 equivalent (g) | 2.1 |",  # noqa: E501
                    'fill("Le patient a été traité par <mask>.")', 'subfolder="toy-ner"',
                    "![training curves](training_curves.png)", "**not** screened"):
         assert needle in text, needle

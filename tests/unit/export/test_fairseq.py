@@ -37,10 +37,10 @@ def fairseq_weights(vocab: int, old: bool = False) -> dict[str, torch.Tensor]:
     for i in range(LAYERS):
         layer = f"{p}layers.{i}."
         if old:
-            w[layer + "self_attn.in_proj_weight"], w[layer + "self_attn.in_proj_bias"] = t(3 * HIDDEN, HIDDEN), t(3 * HIDDEN)
+            w[layer + "self_attn.in_proj_weight"], w[layer + "self_attn.in_proj_bias"] = t(3 * HIDDEN, HIDDEN), t(3 * HIDDEN)  # noqa: E501
         else:
             for n in "qkv":
-                w[f"{layer}self_attn.{n}_proj.weight"], w[f"{layer}self_attn.{n}_proj.bias"] = t(HIDDEN, HIDDEN), t(HIDDEN)
+                w[f"{layer}self_attn.{n}_proj.weight"], w[f"{layer}self_attn.{n}_proj.bias"] = t(HIDDEN, HIDDEN), t(HIDDEN)  # noqa: E501
         for name, shape in (("self_attn.out_proj", (HIDDEN, HIDDEN)), ("fc1", (FFN, HIDDEN)), ("fc2", (HIDDEN, FFN))):
             w[layer + name + ".weight"], w[layer + name + ".bias"] = t(*shape), t(shape[0])
         for name in ("self_attn_layer_norm", "final_layer_norm"):

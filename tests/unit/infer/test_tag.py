@@ -31,8 +31,8 @@ def tag_everything(tmp_path_factory, tiny_tokenizer):
 
 
 @pytest.mark.parametrize(("name", "raw"), [
-    ("crlf", "Fever since Monday.\r\nAspirin given.\r\nBetter now.\r\n".encode()),
-    ("cr", "Fever since Monday.\rAspirin given.\rBetter now.".encode()),
+    ("crlf", b"Fever since Monday.\r\nAspirin given.\r\nBetter now.\r\n"),
+    ("cr", b"Fever since Monday.\rAspirin given.\rBetter now."),
     ("bom", "\ufeffFever since Monday.\nAspirin given.\n".encode()),
     ("bom-crlf", "\ufeffFever since Monday.\r\nAspirin given.".encode()),
 ])

@@ -38,7 +38,8 @@ def test_student_holds_copies_of_the_mapped_teacher_layers(teacher):
     for i, j in enumerate([1, 3]):
         ours, theirs = student.roberta.encoder.layer[i].state_dict(), teacher.roberta.encoder.layer[j].state_dict()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
-    assert torch.equal(student.roberta.embeddings.word_embeddings.weight, teacher.roberta.embeddings.word_embeddings.weight)
+    embeddings = student.roberta.embeddings.word_embeddings.weight
+    assert torch.equal(embeddings, teacher.roberta.embeddings.word_embeddings.weight)
 
 
 def test_kl_is_against_the_teachers_temperature_scaled_distribution(teacher):

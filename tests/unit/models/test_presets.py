@@ -17,7 +17,7 @@ def test_tiny_model_shapes_and_positions(tiny_tokenizer):
 
 
 def test_every_preset_has_heads_dividing_width(tiny_tokenizer):
-    for name, (layers, hidden, heads, ffn) in PRESETS.items():
+    for name, (_layers, hidden, heads, _ffn) in PRESETS.items():
         assert hidden % heads == 0, name
         assert roberta_config(name, tiny_tokenizer, 128).num_attention_heads == heads
 

@@ -58,7 +58,7 @@ def test_innermost_layered_and_dropping_discontinuous(tmp_path):
 
 
 def test_crossing_entities_keep_the_longer(tmp_path):
-    ann = f"T1\tA {at('cancer du')}\tcancer du\nT2\tB {at('du foie')}\tdu foie\nT3\tC {at('Le cancer du foie')}\tLe cancer du foie\n"
+    ann = f"T1\tA {at('cancer du')}\tcancer du\nT2\tB {at('du foie')}\tdu foie\nT3\tC {at('Le cancer du foie')}\tLe cancer du foie\n"  # noqa: E501
     f = read_brat(write(tmp_path, ann=ann), nested="innermost")
     assert [t for t in f.sentences[0].tags[:4]] == ["O", "B-A", "I-A", "O"]
     assert f.skipped_lines["crossing entities removed"] == 1
@@ -66,7 +66,7 @@ def test_crossing_entities_keep_the_longer(tmp_path):
 
 @pytest.mark.parametrize(("ann", "match"), [
     ("T1\tDISO 3 200\tx\n", r"d1\.ann:1: offsets 3-200 fall outside the text"),
-    (f"T1\tDISO {at('cancer')}\tcanard\n", r"d1\.ann:1: the annotated text 'canard' differs from the document's 'cancer'"),
+    (f"T1\tDISO {at('cancer')}\tcanard\n", r"d1\.ann:1: the annotated text 'canard' differs from the document's 'cancer'"),  # noqa: E501
     ("T1 DISO 3 9 cancer\n", r"d1\.ann:1: expected 'T<n><TAB>TYPE START END"),
 ])
 def test_bad_annotations_name_the_line(tmp_path, ann, match):

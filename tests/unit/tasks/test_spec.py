@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests_shared import shared_data
 from medforge.errors import ConfigError, InputError
 from medforge.tasks.data import read_ner_task, read_task
 from medforge.tasks.spec import builtin_names, load_task
+from tests_shared import shared_data
 
 # (name, entity types, sentences in train+dev+test)
 BUILTIN = {"ncbi-disease": ({"Disease"}, 5424 + 923 + 940), "bc5cdr": ({"Chemical", "Disease"}, 4560 + 4581 + 4797),

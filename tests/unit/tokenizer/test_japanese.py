@@ -6,8 +6,8 @@ from itertools import islice
 import pytest
 from transformers import AutoTokenizer
 
-from medforge.tokenizer.config import TokenizerConfig
 from medforge.textnorm import fullwidth_normalizer
+from medforge.tokenizer.config import TokenizerConfig
 from medforge.tokenizer.japanese import preprocessor, segment
 from medforge.tokenizer.train import train_tokenizer
 from tests_shared import shared_data
@@ -30,7 +30,7 @@ def test_fullwidth_normalizer():
 
 
 def test_segment_splits_words():
-    assert segment("患者は肺炎のため入院した。").split() == ["患者", "は", "肺炎", "の", "ため", "入院", "し", "た", "。"]
+    assert segment("患者は肺炎のため入院した。").split() == ["患者", "は", "肺炎", "の", "ため", "入院", "し", "た", "。"]  # noqa: E501
 
 
 def test_mecab_segmented_unigram_knows_word_boundaries(tmp_path):
@@ -45,7 +45,7 @@ def test_mecab_segmented_unigram_knows_word_boundaries(tmp_path):
     encoding = tok(text, add_special_tokens=False)
     words = text.split()
     # every token lies inside one MeCab word, so whole-word masking can use word_ids()
-    for token_index, word in enumerate(encoding.word_ids()):
+    for token_index, _word in enumerate(encoding.word_ids()):
         start, end = encoding.token_to_chars(token_index)
         assert " " not in text[start:end].strip()
     assert max(encoding.word_ids()) == len(words) - 1

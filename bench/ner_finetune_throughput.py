@@ -32,11 +32,10 @@ def main() -> None:
     from _common import real_lines
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from medforge.evaluate.encode import collate, encode_sentences, length_grouped_batches
-    from medforge.evaluate.finetune import predict
     from medforge.models.presets import build_mlm
     from medforge.tasks.data import read_ner_task
     from medforge.tasks.spec import load_task
+    from medforge.tasks.windows import collate, encode_sentences, length_grouped_batches, predict
     from medforge.tokenizer.config import TokenizerConfig
     from medforge.tokenizer.train import train_tokenizer
 

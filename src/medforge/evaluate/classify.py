@@ -15,11 +15,12 @@ from accelerate.utils import set_seed
 from transformers import AutoModelForSequenceClassification
 
 from medforge import log, meta
-from medforge.evaluate.encode import pad_rows
 from medforge.evaluate.finetune import train_keep_best
 from medforge.models.presets import fit_length
 from medforge.tasks.data import ClsData
+from medforge.tasks.kinds import kind_of
 from medforge.tasks.metrics import classification_scores, multilabel_scores
+from medforge.tasks.windows import pad_rows
 from medforge.tokenizer.load import load_word_tokenizer
 
 logger = log.get("evaluate")
@@ -32,7 +33,7 @@ def _pad(rows: list[list[int]], pad_id: int) -> dict:
 
 def finetune_classification(model_path: str, data: ClsData, hp, seed: int, out: Path, settings: dict) -> tuple:
     set_seed(seed)
-    multi = data.spec.type == "multilabel"
+    multi = kind_of(data.spec.type).multilabel
     labels = data.labels
     label2id = {label: i for i, label in enumerate(labels)}
     tokenizer = load_word_tokenizer(model_path)

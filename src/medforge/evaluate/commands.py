@@ -76,6 +76,7 @@ def harness(args) -> int:
 
 def tasks_command(args) -> int:
     from medforge.tasks.data import read_task
+    from medforge.tasks.kinds import kind_of
     from medforge.tasks.spec import builtin_names, load_task
 
     if args.action == "ls":
@@ -98,12 +99,7 @@ def tasks_command(args) -> int:
     for name, report in reports.items():
         print(f"{name}: valid {report['type']} task, {len(report['labels'])} labels")
         for split, s in report["summary"].items():
-            if report["type"] == "ner":
-                counts = ", ".join(f"{k} {v}" for k, v in s["entities"].items())
-                print(f"  {split:<5} {s['sentences']} sentences, {s['tokens']} tokens; entities: {counts}")
-            else:
-                counts = ", ".join(f"{k} {v}" for k, v in s["labels"].items())
-                print(f"  {split:<5} {s['examples']} examples ({s['without_label']} without a label); labels: {counts}")
+            print(f"  {split:<5} {kind_of(report['type']).describe_split(s)}")
         for note in report["notes"]:
             print(f"  note: {note}")
     return 0

@@ -15,12 +15,11 @@ import shutil
 from pathlib import Path
 
 from medforge import log, meta
-from medforge.errors import MedforgeError
+from medforge.evaluate.compare import compare
 from medforge.evaluate.report import summarize, write_reports
 from medforge.evaluate.search import search
-from medforge.evaluate.stats import paired_bootstrap, paired_bootstrap_metric, permutation_test
-from medforge.tasks.conll import read_predictions
 from medforge.tasks.data import read_task
+from medforge.tasks.kinds import kind_of
 from medforge.tasks.spec import TaskSpec
 
 logger = log.get("evaluate")
@@ -35,16 +34,12 @@ def settings_of(model_path: str, task: TaskSpec, hp) -> dict:
 def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp, out: Path,
              keep_best_model: bool = False) -> dict:
     """Fine-tune and score every (task, model, seed); write the summary and comparison reports."""
-    # torch and transformers: imported only when fine-tuning
-    from medforge.evaluate.classify import finetune_classification
-    from medforge.evaluate.finetune import finetune_ner
-
     runs = []
     for task in tasks:
         data = None
         for name, path in models.items():
             best_file = out / task.name / name / "best.json"
-            finetune = finetune_ner if task.type == "ner" else finetune_classification
+            finetune = kind_of(task.type).call("finetune")  # imports torch and transformers only now
             chosen = hp
             if hp.search_trials:
                 if data is None:
@@ -99,67 +94,3 @@ def _keep_if_best(best_file: Path, results: dict, model, tokenizer) -> None:
     tmp.rename(target)
     meta.write_json(best_file, {"seed": results["seed"], "metric": results["headline"], "dev_score": score,
                                 "settings": results["settings"]})
-
-
-def compare(summary: dict, models: list[str], out: Path) -> dict:
-    """Every model against the first: paired bootstrap over test examples (each drawn example carries all
-    seeds' predictions of both models) and a permutation test over the per-seed headline scores."""
-    if len(models) < 2:
-        return {}
-    comparisons = {}
-    for task, by_model in summary.items():
-        base = models[0]
-        if base not in by_model:
-            continue
-        rows = []
-        for other in models[1:]:
-            if other not in by_model:
-                continue
-            entry = by_model[base]
-            shared = sorted(set(entry["seeds"]) & set(by_model[other]["seeds"]))
-            gold, preds_a, preds_b = None, [], []
-            for seed in shared:  # one list of predictions per seed: the bootstrap resamples test examples
-                g, a = _predictions(out / task / base / f"seed-{seed}", entry["type"])
-                g_other, b = _predictions(out / task / other / f"seed-{seed}", entry["type"])
-                if gold is None:
-                    gold = g
-                if g != gold or g_other != gold:
-                    raise MedforgeError(f"{out / task}: the test sets of seed {seed} and of the other runs differ; "
-                                        "rerun the evaluation into an empty folder")
-                preds_a.append(a)
-                preds_b.append(b)
-            if entry["type"] == "ner":
-                bootstrap = paired_bootstrap(gold, preds_a, preds_b)
-            else:
-                # the label set the runs were scored on (frozen from train)
-                labels = json.loads((out / task / base / f"seed-{shared[0]}" / "results.json")
-                                    .read_text(encoding="utf-8"))["labels"]
-                bootstrap = paired_bootstrap_metric(_scorer(entry["type"], entry["headline"], gold, labels),
-                                                    preds_a, preds_b, len(gold))
-            headline = entry["headline"]
-            rows.append({"model": other, "baseline": base, "seeds": shared, "metric": headline,
-                         "bootstrap": bootstrap,
-                         "permutation": permutation_test(entry["test"][headline]["values"],
-                                                         by_model[other]["test"][headline]["values"])})
-        comparisons[task] = rows
-    return comparisons
-
-
-def _predictions(folder: Path, kind: str) -> tuple[list, list]:
-    if kind == "ner":
-        return read_predictions(folder / "test.conll")
-    rows = [json.loads(line) for line in (folder / "test.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [tuple(r["gold"]) for r in rows], [tuple(r["pred"]) for r in rows]
-
-
-def _scorer(kind: str, metric: str, gold: list, labels: list[str]):
-    from medforge.tasks.metrics import classification_scores, multilabel_scores
-
-    def score(pred: list, indices) -> float:
-        g = [gold[i] for i in indices]
-        p = [pred[i] for i in indices]
-        if kind == "multilabel":
-            return multilabel_scores(g, p, labels)[metric]
-        return classification_scores([x[0] for x in g], [x[0] for x in p], labels)[metric]
-
-    return score

@@ -7,22 +7,16 @@ import csv
 from pathlib import Path
 
 from medforge.evaluate.stats import mean_std
+from medforge.tasks.kinds import kind_of
 from medforge.tasks.metrics import PROTOCOL
-
-# (key, label) per task type, the default headline first; starred ones are other papers' conventions
-METRICS = {
-    "ner": (("f1", "F1"), ("precision", "P"), ("recall", "R"), ("lenient_f1", "F1 lenient*"),
-            ("token_weighted_f1_with_o", "token F1 with O*")),
-    "classification": (("macro_f1", "macro F1"), ("micro_f1", "micro F1"), ("accuracy", "accuracy")),
-    "multilabel": (("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "exact match")),
-}
-
 
 
 def metric_label(kind: str, key: str) -> str:
-    """The name of a metric in its task kind: one name per kind and metric (accuracy is "accuracy" for
-    classification and "exact match" for multi-label; a merged map let the second overwrite the first)."""
-    return dict(METRICS[kind])[key]
+    """The name of a metric in its task kind (the registry's): one name per kind and metric, so accuracy is
+    "accuracy" for classification and "exact match" for multi-label (starred: other papers' conventions)."""
+    return kind_of(kind).metric_label(key)
+
+
 FOOTNOTE = (f"NER headline: {PROTOCOL}; classification: the task's headline metric (multi-label at a 0.5 "
             "threshold); best epoch on validation, mean ± std over seeds. *Reported for comparison with other "
             "literature: seqeval's default (lenient) mode, and token-level F1 averaged with support weights, O "
@@ -34,7 +28,7 @@ def pct(x: float) -> str:
 
 
 def metric_keys(kind: str, headline: str) -> list[str]:
-    return [headline] + [k for k, _ in METRICS[kind] if k != headline]
+    return [headline] + [k for k, _ in kind_of(kind).metrics if k != headline]
 
 
 def run_metrics(split_scores: dict) -> dict:

@@ -14,6 +14,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from medforge.evaluate.report import FOOTNOTE, markdown_table, metric_label, pct
 from medforge.models.presets import position_offset
+from medforge.tasks.kinds import kind_of
 
 _FAMILY_NAMES = {"roberta": "RoBERTa", "camembert": "CamemBERT", "bert": "BERT"}
 PIPELINE_TAGS = {"AutoModelForMaskedLM": "fill-mask", "AutoModelForTokenClassification": "token-classification",
@@ -171,7 +172,7 @@ def _eval_results(results: dict | None) -> list[EvalResult] | None:
     if not results:
         return None
     # one line per task: the mean headline over seeds (model-index has no field for the spread)
-    return [EvalResult(task_type="token-classification" if e["type"] == "ner" else "text-classification",
+    return [EvalResult(task_type=kind_of(e["type"]).pipeline_task,
                        dataset_type=task, dataset_name=task, dataset_split="test", metric_type=e["headline"],
                        metric_name=(f"{metric_label(e['type'], e['headline'])}"
                                     f"{' (seqeval strict IOB2)' if e['type'] == 'ner' else ''}"

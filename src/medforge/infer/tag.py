@@ -17,11 +17,10 @@ from transformers import AutoModelForTokenClassification
 
 from medforge import paths
 from medforge.errors import InputError, MedforgeError
-from medforge.evaluate.encode import encode_sentences
-from medforge.evaluate.finetune import predict
 from medforge.models.presets import max_input_length
 from medforge.progress import bar
 from medforge.tasks.text import sentences_of, tokens_of
+from medforge.tasks.windows import encode_sentences, predict
 from medforge.tokenizer.load import load_word_tokenizer
 
 

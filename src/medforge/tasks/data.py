@@ -11,6 +11,7 @@ from medforge.tasks.brat import read_brat
 from medforge.tasks.classification import ClsFile, read_examples
 from medforge.tasks.conll import NerFile, read_conll
 from medforge.tasks.hub import read_hub_examples, read_hub_ner
+from medforge.tasks.kinds import kind_of
 from medforge.tasks.spec import SPLITS, TaskSpec
 
 
@@ -92,7 +93,7 @@ def read_ner_task(spec: TaskSpec) -> NerData:
         if spec.format == "brat":  # every conversion change, counted (a carved dev split has none of its own)
             notes += [f"{f.path}: {what}: {n}" for what, n in f.skipped_lines.items()]
     data = NerData(spec, {s: splits[s] for s in SPLITS}, notes)
-    data.note_unseen("they count as missed")
+    data.note_unseen(kind_of(spec.type).unseen)
     return data
 
 
@@ -116,7 +117,7 @@ class ClsData(TaskData):
 
 
 def read_task(spec: TaskSpec) -> NerData | ClsData:
-    return read_ner_task(spec) if spec.type == "ner" else read_cls_task(spec)
+    return kind_of(spec.type).call("reader")(spec)
 
 
 def read_cls_task(spec: TaskSpec) -> ClsData:
@@ -125,7 +126,7 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
         path = spec.path(split)
         if path is not None:
             splits[split] = read_hub_examples(spec, split) if spec.format == "hub" else \
-                read_examples(path, spec.format, spec.text_column, spec.label_column, spec.type == "multilabel",
+                read_examples(path, spec.format, spec.text_column, spec.label_column, kind_of(spec.type).multilabel,
                               spec.label_separator)
     if "dev" not in splits:
         train = splits["train"]
@@ -137,6 +138,5 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
         if f.dropped.get("empty_text"):
             notes.append(f"{f.path}: {f.dropped['empty_text']} rows with an empty text dropped")
     data = ClsData(spec, {s: splits[s] for s in SPLITS}, notes)
-    data.note_unseen("scored as errors" if spec.type == "classification" else
-                     "left out of the label matrix, so not scored")
+    data.note_unseen(kind_of(spec.type).unseen)
     return data

@@ -8,6 +8,7 @@ from pathlib import Path
 from medforge.errors import InputError
 from medforge.tasks.classification import ClsFile, examples_from_rows
 from medforge.tasks.conll import NerFile, Sentence
+from medforge.tasks.kinds import kind_of
 from medforge.tasks.schemes import tag_pattern, to_iob2
 
 
@@ -68,5 +69,5 @@ def read_hub_examples(spec, split: str) -> ClsFile:
                 label = [names[x] for x in label] if isinstance(label, list) else names[label]
             yield number, {**row, spec.label_column: label} if spec.label_column in row else row
 
-    return examples_from_rows(where, rows(), spec.text_column, spec.label_column, spec.type == "multilabel",
+    return examples_from_rows(where, rows(), spec.text_column, spec.label_column, kind_of(spec.type).multilabel,
                               spec.label_separator)

@@ -17,14 +17,10 @@ from medforge import config as cfglib
 from medforge import paths
 from medforge.config import opt
 from medforge.errors import ConfigError
+from medforge.tasks.kinds import KINDS
 from medforge.tasks.schemes import SCHEMES
 
-TYPES = ("ner", "classification", "multilabel")
-FORMATS = {"ner": ("conll", "brat", "hub"), "classification": ("tsv", "csv", "jsonl", "hub"),
-           "multilabel": ("tsv", "csv", "jsonl", "hub")}
-# the headline metric (chooses the best epoch) and the others reported, per task type
-METRICS = {"ner": ("f1",), "classification": ("macro_f1", "micro_f1", "accuracy"),
-           "multilabel": ("micro_f1", "macro_f1")}
+TYPES = tuple(KINDS)
 SPLITS = ("train", "dev", "test")
 DATA_ROOT_ENV = "MEDFORGE_DATA_ROOT"
 DEFAULT_DATA_ROOT = "../shared/data"
@@ -73,20 +69,21 @@ class TaskSpec:
                                   "also sees on each side (predicted in their own window only).")
 
     def validate(self, source: str) -> None:
-        if self.type not in TYPES:
+        if self.type not in KINDS:
             raise ConfigError(f"{source}: task type {self.type!r} is not supported; supported: {', '.join(TYPES)}")
+        kind = KINDS[self.type]
         if self.scheme not in SCHEMES:
             raise ConfigError(f"{source}: 'scheme' {self.scheme!r} is not one of {', '.join(SCHEMES)}")
-        if self.format not in FORMATS[self.type]:
+        if self.format not in kind.formats:
             raise ConfigError(f"{source}: 'format' {self.format!r} does not suit a {self.type} task; use "
-                              f"{' or '.join(FORMATS[self.type])}")
+                              f"{' or '.join(kind.formats)}")
         from medforge.tasks.brat import DISCONTINUOUS, NESTED
 
         if self.nested not in NESTED or self.discontinuous not in DISCONTINUOUS or self.layer < 0:
             raise ConfigError(f"{source}: 'nested' must be one of {', '.join(NESTED)}, 'discontinuous' one of "
                               f"{', '.join(DISCONTINUOUS)} and 'layer' 0 or more")
-        if self.metric and self.metric not in METRICS[self.type]:
-            raise ConfigError(f"{source}: 'metric' {self.metric!r} is not one of {', '.join(METRICS[self.type])} "
+        if self.metric and self.metric not in kind.headlines:
+            raise ConfigError(f"{source}: 'metric' {self.metric!r} is not one of {', '.join(kind.headlines)} "
                               f"for a {self.type} task")
         if (self.format == "hub") != bool(self.hub_dataset):
             raise ConfigError(f"{source}: 'hub_dataset' and format: hub go together (the splits are then named by "
@@ -103,7 +100,7 @@ class TaskSpec:
 
     @property
     def headline(self) -> str:
-        return self.metric or METRICS[self.type][0]
+        return self.metric or KINDS[self.type].headlines[0]
 
     def hub_source(self) -> str:
         """A local folder resolved like the other paths; anything else is taken as a hub id."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from medforge.evaluate.encode import IGNORE, collate, encode_sentences
+from medforge.tasks.windows import IGNORE, collate, encode_sentences
 from medforge.tokenizer.load import load_word_tokenizer
 
 
@@ -88,7 +88,7 @@ def test_length_grouped_batches_cover_every_window_once_with_little_padding():
 
     import torch
 
-    from medforge.evaluate.encode import length_grouped_batches
+    from medforge.tasks.windows import length_grouped_batches
 
     rng = random.Random(0)
     lengths = [rng.randint(5, 120) for _ in range(1000)]
@@ -107,7 +107,7 @@ def test_prediction_batched_by_length_gives_each_word_its_own_tag(tiny_tokenizer
     import torch
     from transformers import BertConfig, BertForTokenClassification
 
-    from medforge.evaluate.finetune import predict
+    from medforge.tasks.windows import predict
 
     tok = words_of(tiny_tokenizer_dir)
     rng = random.Random(1)

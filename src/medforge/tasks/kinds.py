@@ -1,0 +1,80 @@
+"""Task kinds as a registry: what differs between NER, classification and multi-label classification,
+one entry per kind (as lm-evaluation-harness registers its tasks). The rest of the code asks a task's
+kind; it never compares the type string.
+
+Functions are named ``"module:attribute"`` and imported when first used, so that reading a task
+definition (``medforge tasks ls``, ``--help``) imports no torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    name: str
+    formats: tuple[str, ...]  # file formats its readers take
+    metrics: tuple[tuple[str, str], ...]  # (key, label) reported for it; the first is the default headline
+    headlines: tuple[str, ...]  # the metrics a task may choose to pick its best epoch
+    pipeline_task: str  # the transformers pipeline (and model-index task type) of a fine-tuned model
+    reader: str  # (TaskSpec) -> task data
+    finetune: str  # (model path, data, hp, seed, out, settings) -> (results, model, tokenizer)
+    predictions: str  # (run folder) -> (gold, predictions) on test
+    bootstrap: str  # (gold, predictions per seed of a, of b, labels, metric) -> paired bootstrap result
+    describe_split: Callable[[dict], str]  # a split's summary (``tasks validate``) in one line
+    multilabel: bool = False
+    unseen: str = ""  # what happens to a dev/test label absent from train
+
+    def call(self, role: str) -> Callable:
+        """The function registered for ``role`` (reader, finetune, predictions, bootstrap)."""
+        module, _, attribute = getattr(self, role).partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def metric_label(self, key: str) -> str:
+        return dict(self.metrics)[key]
+
+
+def _ner_split(s: dict) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in s["entities"].items())
+    return f"{s['sentences']} sentences, {s['tokens']} tokens; entities: {counts}"
+
+
+def _labelled_split(s: dict) -> str:
+    counts = ", ".join(f"{k} {v}" for k, v in s["labels"].items())
+    return f"{s['examples']} examples ({s['without_label']} without a label); labels: {counts}"
+
+
+_LABELS = {"reader": "medforge.tasks.data:read_cls_task",
+           "finetune": "medforge.evaluate.classify:finetune_classification",
+           "predictions": "medforge.evaluate.compare:label_predictions", "formats": ("tsv", "csv", "jsonl", "hub"),
+           "pipeline_task": "text-classification", "describe_split": _labelled_split}
+
+KINDS: dict[str, TaskKind] = {
+    "ner": TaskKind(
+        "ner", formats=("conll", "brat", "hub"),
+        metrics=(("f1", "F1"), ("precision", "P"), ("recall", "R"), ("lenient_f1", "F1 lenient*"),
+                 ("token_weighted_f1_with_o", "token F1 with O*")),
+        headlines=("f1",), pipeline_task="token-classification", reader="medforge.tasks.data:read_ner_task",
+        finetune="medforge.evaluate.finetune:finetune_ner", predictions="medforge.evaluate.compare:ner_predictions",
+        bootstrap="medforge.evaluate.compare:bootstrap_ner", describe_split=_ner_split,
+        unseen="they count as missed"),
+    "classification": TaskKind(
+        "classification", metrics=(("macro_f1", "macro F1"), ("micro_f1", "micro F1"), ("accuracy", "accuracy")),
+        headlines=("macro_f1", "micro_f1", "accuracy"), unseen="scored as errors",
+        bootstrap="medforge.evaluate.compare:bootstrap_labels", **_LABELS),
+    "multilabel": TaskKind(
+        "multilabel", metrics=(("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "exact match")),
+        headlines=("micro_f1", "macro_f1"), multilabel=True, unseen="left out of the label matrix, so not scored",
+        bootstrap="medforge.evaluate.compare:bootstrap_multilabel", **_LABELS),
+}
+
+
+def kind_of(name: str) -> TaskKind:
+    if name not in KINDS:
+        from medforge.errors import ConfigError
+
+        raise ConfigError(f"task type {name!r} is not supported; supported: {', '.join(KINDS)}")
+    return KINDS[name]

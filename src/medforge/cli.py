@@ -12,6 +12,11 @@ from medforge import __version__, log
 from medforge.errors import MedforgeError
 
 OVERRIDES_HELP = "dotted overrides such as pretrain.max_steps=50 (values are read as YAML)"
+# where a stage has a second, standalone command (not part of a pipeline run)
+STAGE_ALSO = {"evaluate": " Outside a pipeline, medforge benchmark MODEL... --tasks TASK... fine-tunes and compares "
+                          "any models.",
+              "export": " Outside a pipeline, medforge export-model SOURCE --out DIR exports a run, checkpoint or "
+                        "model folder."}
 # torchrun and accelerate launch turn any non-zero exit of a rank into their own status 1, so the time
 # budget's status 3 never reaches a job script through them: the main process also writes its status here
 STATUS_FILE_ENV = "MEDFORGE_STATUS_FILE"
@@ -41,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("overrides", nargs="*", help=OVERRIDES_HELP)
     run.add_argument("--force", action="store_true", help="rerun every stage even if up to date")
     run.add_argument("--profile", help="apply a profile of the file's 'profiles' section first (recipes have 'smoke')")
+    run.set_defaults(func=lambda args: _stage(args, None))
 
     def stage_args(p):
         p.add_argument("--config", required=True, help="pipeline YAML file; this stage reads its own section")
@@ -52,19 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
         if stage.name == "tokenizer":
             _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args)
             continue
-        if stage.name == "evaluate":
-            from medforge.evaluate.commands import add_parsers
-
-            add_parsers(sub, stage.help, pipeline.describe_stage(stage), fmt)
-            continue
-        if stage.name == "export":
-            from medforge.export.commands import add_parser
-
-            add_parser(sub, stage.help, pipeline.describe_stage(stage), fmt)
-            continue
-        p = sub.add_parser(stage.name, help=stage.help, description=stage.help, formatter_class=fmt,
-                           epilog=pipeline.describe_stage(stage))
+        p = sub.add_parser(stage.name, help=stage.help, description=stage.help + STAGE_ALSO.get(stage.name, ""),
+                           formatter_class=fmt, epilog=pipeline.describe_stage(stage))
         stage_args(p)
+        p.set_defaults(func=lambda args, name=stage.name: _stage(args, name))
+
+    from medforge.evaluate.commands import add_parsers
+    from medforge.export.commands import add_parser
+
+    add_parsers(sub, fmt)
+    add_parser(sub, fmt)
 
     ds = sub.add_parser("distill", help="run the pipeline with a student distilled from TEACHER",
                         description="The pipeline with pre-training replaced by distillation from TEACHER (its "
@@ -73,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "fine-tunes the teacher beside the student and writes student_vs_teacher.md.")
     ds.add_argument("--teacher", required=True, help="teacher masked LM folder (or hub id)")
     stage_args(ds)
+    ds.set_defaults(func=_distill)
 
     fm = sub.add_parser("fill-mask", help="predict the masked words of a text")
     fm.add_argument("model", help="model folder (or hub id where a network is available)")
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     fm.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
     fm.add_argument("--json", action="store_true", help="print JSON instead of a table")
     fm.add_argument("--targets", nargs="+", help="rank only these words (each must be one vocabulary entry)")
+    fm.set_defaults(func=_fill_mask)
 
     cf = sub.add_parser("convert-fairseq", help="convert a fairseq RoBERTa checkpoint to a Hugging Face folder",
                         description="Convert a fairseq RoBERTa/CamemBERT checkpoint folder (model.pt, dict.txt, and "
@@ -88,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "logits and token ids are checked against fairseq's definitions.")
     cf.add_argument("folder", help="the fairseq checkpoint folder")
     cf.add_argument("--out", required=True, help="output folder")
+    cf.set_defaults(func=_convert_fairseq)
 
     tg = sub.add_parser("tag", help="find entities in raw text files with a fine-tuned NER model",
                         description="Tag raw text files with a model fine-tuned by medforge evaluate: entities "
@@ -97,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     tg.add_argument("--out", default="tagged", help="output folder (default: tagged)")
     tg.add_argument("--max-length", type=int, help="window length in tokens (default: the tokenizer's, at most 512)")
     tg.add_argument("--batch-size", type=int, default=32, help="windows per forward pass (default: 32)")
+    tg.set_defaults(func=_tag)
     return parser
 
 
@@ -107,6 +114,7 @@ def _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args) -> None:
     train = actions.add_parser("train", help=stage.help, description=stage.help, formatter_class=fmt,
                                epilog=pipeline.describe_stage(stage))
     stage_args(train)
+    train.set_defaults(func=lambda args: _stage(args, "tokenizer"))
     audit = actions.add_parser("audit", help="fertility, split share, UNK rate, overlap on domain text",
                                description="Compare tokenizers on held-out domain text; writes "
                                            "audit.{md,csv,json,png}.")
@@ -114,6 +122,7 @@ def _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args) -> None:
     audit.add_argument("--text", required=True, help="held-out domain text, one document or sentence per line")
     audit.add_argument("--out", default="tokenizer-audit", help="folder for the reports (default: tokenizer-audit)")
     audit.add_argument("--top", type=int, default=20, help="most fragmented words listed per tokenizer (default: 20)")
+    audit.set_defaults(func=_audit)
     adapt = actions.add_parser("adapt", help="add domain tokens to a base model's vocabulary",
                                description="Extend a base tokenizer with the K domain words that save the most "
                                            "tokens, and resize and initialise the model's embeddings.")
@@ -123,28 +132,53 @@ def _tokenizer_parsers(sub, stage, pipeline, fmt, stage_args) -> None:
     adapt.add_argument("--min-count", type=int, default=5, help="ignore words rarer than this (default: 5)")
     adapt.add_argument("--out", required=True, help="output folder (must be empty or absent)")
     adapt.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    adapt.set_defaults(func=_adapt)
 
 
-def _tokenizer_action(args) -> int:
-    if args.action == "train":
-        return _stage(args, "tokenizer")
-    if args.action == "audit":
-        from medforge.paths import model_ref, short_names
-        from medforge.tokenizer.audit import Audited, audit, read_lines, write_reports
-        from medforge.tokenizer.load import load_word_tokenizer
+def _audit(args) -> int:
+    from medforge.paths import model_ref, short_names
+    from medforge.tokenizer.audit import Audited, audit, read_lines, write_reports
+    from medforge.tokenizer.load import load_word_tokenizer
 
-        lines = read_lines(args.text)
-        names = short_names(args.tokenizers)
-        audited = [Audited(name, load_word_tokenizer(model_ref(t, "tokenizer"))) for name, t in
-                   zip(names, args.tokenizers)]
-        result = audit(audited, lines, top=args.top)
-        write_reports(result, Path(args.out), args.text)
-        print((Path(args.out) / "audit.md").read_text(encoding="utf-8").split("\n## Vocabulary")[0])
-        print(f"reports in {args.out}/ (audit.md, audit.csv, audit.json, audit.png)")
-        return 0
+    lines = read_lines(args.text)
+    names = short_names(args.tokenizers)
+    audited = [Audited(name, load_word_tokenizer(model_ref(t, "tokenizer"))) for name, t in
+               zip(names, args.tokenizers)]
+    result = audit(audited, lines, top=args.top)
+    write_reports(result, Path(args.out), args.text)
+    print((Path(args.out) / "audit.md").read_text(encoding="utf-8").split("\n## Vocabulary")[0])
+    print(f"reports in {args.out}/ (audit.md, audit.csv, audit.json, audit.png)")
+    return 0
+
+
+def _adapt(args) -> int:
     from medforge.tokenizer.adapt import adapt_cli
 
     return adapt_cli(args)
+
+
+def _distill(args) -> int:
+    args.overrides = [f"pretrain.distill.teacher={args.teacher}", f"tokenizer.base={args.teacher}", *args.overrides]
+    return _stage(args, None)
+
+
+def _tag(args) -> int:
+    from medforge.infer.tag import tag_files
+
+    counts = tag_files(args.model, args.files, Path(args.out), args.max_length, args.batch_size)
+    for name, n in counts.items():
+        print(f"{name}: {n} entities")
+    print(f"written to {args.out}/ (.jsonl with character offsets, brat .ann and .txt)")
+    return 0
+
+
+def _convert_fairseq(args) -> int:
+    from medforge.export.fairseq import convert
+
+    result = convert(args.folder, args.out)
+    print(f"converted to {result['path']} ({result['layers']} layers, vocabulary {result['vocab']}, "
+          f"{result['bpe']} BPE): equal logits (max difference {result['max_logit_diff']:.1e}) and equal token ids")
+    return 0
 
 
 def _stage(args, name: str | None) -> int:
@@ -204,44 +238,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     log.setup(verbose=args.verbose)
     try:
-        if args.command == "fill-mask":
-            return _fill_mask(args)
-        if args.command == "tokenizer":
-            return _tokenizer_action(args)
-        if args.command == "tag":
-            from medforge.infer.tag import tag_files
-
-            counts = tag_files(args.model, args.files, Path(args.out), args.max_length, args.batch_size)
-            for name, n in counts.items():
-                print(f"{name}: {n} entities")
-            print(f"written to {args.out}/ (.jsonl with character offsets, brat .ann and .txt)")
-            return 0
-        if args.command == "convert-fairseq":
-            from medforge.export.fairseq import convert
-
-            result = convert(args.folder, args.out)
-            print(f"converted to {result['path']} ({result['layers']} layers, vocabulary {result['vocab']}, "
-                  f"{result['bpe']} BPE): equal logits (max difference {result['max_logit_diff']:.1e}) and equal "
-                  "token ids")
-            return 0
-        if args.command == "tasks":
-            from medforge.evaluate.commands import tasks_command
-
-            return tasks_command(args)
-        if args.command == "evaluate" and args.config is None:
-            from medforge.evaluate.commands import harness
-
-            return harness(args)
-        if args.command == "export" and args.config is None:
-            from medforge.export.commands import export_standalone
-
-            return export_standalone(args)
-        if args.command in ("evaluate", "export"):
-            args.overrides = args.targets
-        if args.command == "distill":
-            args.overrides = [f"pretrain.distill.teacher={args.teacher}", f"tokenizer.base={args.teacher}",
-                              *args.overrides]
-        return _stage(args, None if args.command in ("run", "distill") else args.command)
+        return args.func(args)
     except MedforgeError as exc:
         print(f"medforge: {'error: ' if exc.exit_code == 2 else ''}{exc}", file=sys.stderr)
         return exc.exit_code

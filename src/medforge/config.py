@@ -119,7 +119,15 @@ def interpolate(data: dict, source: str) -> dict:
     return resolve(data, "")
 
 
+# keys that existed once, with what replaced them
+RETIRED = {"tokenizer.model_max_length": "the model's length has one owner, 'pretrain.seq_len', which the tokenizer "
+                                         "saved with the model takes; a task's windows use its own 'max_length', "
+                                         "capped at the model's"}
+
+
 def _unknown_key(cls: type, key: str, prefix: str, source: str) -> ConfigError:
+    if prefix + key in RETIRED:
+        return ConfigError(f"{source}: '{prefix}{key}' is no longer a setting: {RETIRED[prefix + key]}")
     names = [f.name for f in dataclasses.fields(cls)]
     close = difflib.get_close_matches(key, names, n=1, cutoff=0.5)
     hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""

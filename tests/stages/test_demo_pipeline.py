@@ -179,13 +179,13 @@ def test_model_card_usage_snippets_run(run_dir, capsys):
 
 
 def test_standalone_export_of_a_run_and_of_a_checkpoint(run_dir, tmp_path, capsys):
-    assert run_cli("export", run_dir, "--out", tmp_path / "run-export", "--set", "model_name=again") == 0
+    assert run_cli("export-model", run_dir, "--out", tmp_path / "run-export", "--set", "model_name=again") == 0
     assert "fine-tuned heads: sample-ner" in capsys.readouterr().out
     assert (tmp_path / "run-export" / "sample-ner" / "model.safetensors").is_file()
-    assert run_cli("export", run_dir / "pretrain" / "checkpoint-10", "--out", tmp_path / "ckpt") == 0
+    assert run_cli("export-model", run_dir / "pretrain" / "checkpoint-10", "--out", tmp_path / "ckpt") == 0
     card = (tmp_path / "ckpt" / "README.md").read_text()
     assert "| max_steps | 20 |" in card and "No downstream evaluation was run." in card
-    assert run_cli("export", run_dir, "--out", tmp_path / "ckpt") == 2
+    assert run_cli("export-model", run_dir, "--out", tmp_path / "ckpt") == 2
     assert "not empty" in capsys.readouterr().err
 
 

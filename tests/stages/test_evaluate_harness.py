@@ -38,7 +38,7 @@ def test_two_models_two_seeds_compared_with_tables_and_tests(models, tmp_path, c
     task = tmp_path / "sample.yaml"
     task.write_text(TASK.format(root=assets_dir() / "sample" / "ner"))
     out = tmp_path / "eval"
-    args = ["evaluate", *map(str, models), "--tasks", str(task), "--seeds", "2", "--out", str(out),
+    args = ["benchmark", *map(str, models), "--tasks", str(task), "--seeds", "2", "--out", str(out),
             "--set", "epochs=2", "learning_rate=2e-3"]
     assert run_cli(*args) == 0
     printed = capsys.readouterr().out
@@ -83,8 +83,9 @@ def test_tasks_validate_reports_and_bad_definitions_fail_clearly(tmp_path, capsy
     assert "'scheme' 'bioul' is not one of iob1, iob2, iobes, bilou" in capsys.readouterr().err
     assert run_cli("tasks", "validate", "no-such-task") == 2
     assert "built-in tasks: bc5cdr, chemprot, e3c" in capsys.readouterr().err
-    assert run_cli("evaluate", "somemodel") == 2
-    assert "--tasks is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("benchmark", "somemodel")
+    assert exit_.value.code == 2 and "the following arguments are required: --tasks" in capsys.readouterr().err
 
 
 def write_classification_tasks(folder):
@@ -112,7 +113,7 @@ def write_classification_tasks(folder):
 def test_classification_and_multilabel_tasks_run_compare_and_tabulate(models, tmp_path):
     tasks = write_classification_tasks(tmp_path)
     out = tmp_path / "eval"
-    assert run_cli("evaluate", *map(str, models), "--tasks", *map(str, tasks), "--seeds", "2", "--out", str(out),
+    assert run_cli("benchmark", *map(str, models), "--tasks", *map(str, tasks), "--seeds", "2", "--out", str(out),
                    "--set", "epochs=3", "max_steps=40", "learning_rate=2e-3") == 0
     summary = json.loads((out / "summary.json").read_text())
     multi, single = summary["tasks"]["types"]["model"], summary["tasks"]["first-type"]["model"]
@@ -134,7 +135,7 @@ def test_search_picks_hyperparameters_on_dev_then_runs_the_seeds_there_and_resum
     task = tmp_path / "sample.yaml"
     task.write_text(TASK.format(root=assets_dir() / "sample" / "ner"))
     out = tmp_path / "eval"
-    args = ["evaluate", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
+    args = ["benchmark", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
             "--set", "epochs=2", "learning_rate=2e-3", "label_all_subwords=true", "search_trials=3"]
     assert run_cli(*args) == 0
     record = json.loads((out / "sample" / "model" / "search" / "search.json").read_text())
@@ -164,7 +165,7 @@ def test_a_task_longer_than_the_model_positions_is_windowed_at_the_model_length(
     task.write_text(TASK.format(root=root).replace("name: sample", "name: long").replace("max_length: 64",
                                                                                           "max_length: 512"))
     out = tmp_path / "eval"
-    assert run_cli("evaluate", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
+    assert run_cli("benchmark", str(models[0]), "--tasks", str(task), "--seeds", "1", "--out", str(out),
                    "--set", "epochs=1") == 0
     results = json.loads((out / "long" / "model" / "seed-42" / "results.json").read_text())
     assert results["max_length"] == 64 and any("longer than the model's position embeddings" in n

@@ -11,7 +11,19 @@ def test_stage_help_lists_its_options_with_defaults(command, capsys):
         cli.main(command + ["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert f"{command[0]}." in out and "default:" in out and "--config" in out
+    assert f"{command[0]}." in out and "default:" in out
+    for option in ("--config", "--force", "--profile", "overrides"):  # every stage command takes the same
+        assert option in out, option
+
+
+@pytest.mark.parametrize(("command", "listed"), [("benchmark", "learning_rate (float, default: 0.0001)"),
+                                                 ("export-model", "--tokenizer")])
+def test_the_standalone_commands_list_what_they_read(command, listed, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert listed in out and "--config" not in out
+    assert command != "benchmark" or "seeds (int" not in out  # --seeds is its own option, not a setting
 
 
 def test_run_help_lists_all_sections(capsys):
@@ -63,13 +75,13 @@ def test_run_without_a_pipeline_file_says_so(capsys):
 
 @pytest.mark.parametrize("key", ["seeds=3", "tasks=[x]", "model=m", "data_root=d", "resume=false"])
 def test_evaluate_models_rejects_settings_it_would_ignore(key, tmp_path, capsys):
-    assert cli.main(["evaluate", str(tmp_path), "--tasks", "ncbi-disease", "--set", key]) == 2
-    assert f"--set {key.split('=')[0]}=... is not read by this form" in capsys.readouterr().err
+    assert cli.main(["benchmark", str(tmp_path), "--tasks", "ncbi-disease", "--set", key]) == 2
+    assert f"--set {key.split('=')[0]}=... is not read by this command" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("seeds", ["0", "-1"])
 def test_evaluate_refuses_no_seeds(seeds, tmp_path, capsys):
-    assert cli.main(["evaluate", str(tmp_path), "--tasks", "ncbi-disease", "--seeds", seeds]) == 2
+    assert cli.main(["benchmark", str(tmp_path), "--tasks", "ncbi-disease", "--seeds", seeds]) == 2
     assert "--seeds must be at least 1" in capsys.readouterr().err
 
 
@@ -77,12 +89,12 @@ def test_evaluate_names_a_missing_or_empty_model_folder(tmp_path, capsys, monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
     (tmp_path / "empty").mkdir()
-    assert cli.main(["evaluate", "runs/nope/model", "--tasks", "ncbi-disease"]) == 2  # not a hub id: 2 slashes
+    assert cli.main(["benchmark", "runs/nope/model", "--tasks", "ncbi-disease"]) == 2  # not a hub id: 2 slashes
     err = capsys.readouterr().err
     assert "runs/nope/model: model folder not found" in err and "Traceback" not in err
-    assert cli.main(["evaluate", "runs/nope", "--tasks", "ncbi-disease"]) == 2  # 'runs' is a local folder
+    assert cli.main(["benchmark", "runs/nope", "--tasks", "ncbi-disease"]) == 2  # 'runs' is a local folder
     assert "model folder not found" in capsys.readouterr().err
-    assert cli.main(["evaluate", "empty", "--tasks", "ncbi-disease"]) == 2
+    assert cli.main(["benchmark", "empty", "--tasks", "ncbi-disease"]) == 2
     err = capsys.readouterr().err
     assert "not a model folder: it lacks config.json" in err and "Traceback" not in err
 

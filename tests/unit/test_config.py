@@ -115,3 +115,12 @@ def test_stage_validation_messages():
 def test_pretrain_schedule_validation(pretrain, key):
     with pytest.raises(ConfigError, match=key):
         cfglib.from_dict(PipelineConfig, {"prepare": {"inputs": ["a.txt"]}, "pretrain": pretrain})
+
+
+def test_a_retired_key_says_what_replaced_it(tmp_path):
+    from medforge import pipeline
+
+    config = tmp_path / "c.yaml"
+    config.write_text("prepare:\n  inputs: [a.txt]\ntokenizer:\n  model_max_length: 512\n")
+    with pytest.raises(ConfigError, match="'tokenizer.model_max_length' is no longer a setting: .*'pretrain.seq_len'"):
+        pipeline.load(config)

@@ -1,4 +1,5 @@
-"""``medforge evaluate MODEL... --tasks ...`` and ``medforge tasks {ls,validate}``."""
+"""``medforge benchmark MODEL... --tasks ...`` (the evaluate stage's fine-tuning and comparison, for any
+models, outside a pipeline) and ``medforge tasks {ls,validate}``."""
 
 from __future__ import annotations
 
@@ -10,23 +11,23 @@ from medforge import paths
 from medforge.errors import ConfigError
 
 
-def add_parsers(sub, stage_help: str, stage_epilog: str, fmt) -> None:
+def add_parsers(sub, fmt) -> None:
     ev = sub.add_parser(
-        "evaluate", help=stage_help, formatter_class=fmt, epilog=stage_epilog,
-        description="Two forms. The pipeline stage: medforge evaluate --config PIPELINE.yaml [overrides]. "
-                    "The harness: medforge evaluate MODEL... --tasks TASK... fine-tunes every model on every "
-                    "task with every seed (finished runs are kept), and compares the models with the first.")
-    ev.add_argument("targets", nargs="*", help="with --config: dotted overrides; otherwise: model folders or hub "
-                                               "ids to compare, the first being the baseline")
-    ev.add_argument("--config", help="pipeline YAML file (the stage form)")
-    ev.add_argument("--force", action="store_true", help="stage form: rerun even if up to date")
-    ev.add_argument("--tasks", nargs="+", help="built-in task names (medforge tasks ls) or task YAML files")
+        "benchmark", help="fine-tune and compare models on tasks over several seeds", formatter_class=fmt,
+        description="Fine-tunes every model on every task with every seed (finished runs are kept, so an "
+                    "interrupted benchmark resumes), scores them as the evaluate stage does, and compares every "
+                    "model with the first (paired bootstrap over test examples, permutation test over seeds).",
+        epilog=_settings_help())
+    ev.add_argument("models", nargs="+", help="model folders or hub ids to compare, the first being the baseline")
+    ev.add_argument("--tasks", nargs="+", required=True, help="built-in task names (medforge tasks ls) or task "
+                                                              "YAML files")
     ev.add_argument("--seeds", type=int, default=5, help="runs per task and model (default: 5)")
     ev.add_argument("--seed", type=int, default=42, help="first seed (default: 42)")
     ev.add_argument("--out", default="evaluation", help="output folder (default: evaluation)")
     ev.add_argument("--data-root", help="folder the built-in tasks read from")
     ev.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="fine-tuning settings, e.g. learning_rate=5e-5 epochs=3 batch_size=32")
+    ev.set_defaults(func=harness)
 
     tasks = sub.add_parser("tasks", help="list or validate downstream task definitions")
     actions = tasks.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -37,9 +38,11 @@ def add_parsers(sub, stage_help: str, stage_epilog: str, fmt) -> None:
     validate.add_argument("tasks", nargs="+", help="task YAML files or built-in names")
     validate.add_argument("--data-root", help="folder the built-in tasks read from")
     validate.add_argument("--json", action="store_true", help="print JSON")
+    for p in (ls, validate):
+        p.set_defaults(func=tasks_command)
 
 
-# keys of the evaluate section that the harness form takes from its own options, never from --set
+# keys of the evaluate section that benchmark takes from its own options, never from --set
 _HARNESS_OPTIONS = {"seeds": "--seeds N", "tasks": "--tasks TASK...", "task": "a task YAML file given to --tasks",
                     "model": "the MODEL arguments", "data_root": "--data-root DIR",
                     "resume": "nothing: finished runs with the same settings are always kept"}
@@ -50,20 +53,16 @@ def harness(args) -> int:
     from medforge.evaluate.harness import run_grid
     from medforge.tasks.spec import load_task
 
-    if not args.targets:
-        raise ConfigError("evaluate: give models to compare (MODEL... --tasks TASK...) or --config PIPELINE.yaml")
-    if not args.tasks:
-        raise ConfigError("evaluate: --tasks is required with models; see medforge tasks ls")
     if args.seeds < 1:
-        raise ConfigError(f"evaluate: --seeds must be at least 1, got {args.seeds}")
+        raise ConfigError(f"benchmark: --seeds must be at least 1, got {args.seeds}")
     raw = cfglib.apply_overrides({}, args.set)
     for key in raw:
         if key in _HARNESS_OPTIONS:
-            raise ConfigError(f"evaluate: --set {key}=... is not read by this form; use {_HARNESS_OPTIONS[key]}")
+            raise ConfigError(f"benchmark: --set {key}=... is not read by this command; use {_HARNESS_OPTIONS[key]}")
     hp = cfglib.from_dict(EvaluateConfig, raw, source="--set")
-    for ref in args.targets:
+    for ref in args.models:
         paths.check_model_folder(paths.model_ref(ref))
-    models = dict(zip(paths.short_names(args.targets), (paths.model_ref(m) for m in args.targets)))
+    models = dict(zip(paths.short_names(args.models), (paths.model_ref(m) for m in args.models)))
     specs = [load_task(t, args.data_root) for t in args.tasks]
     seeds = [args.seed + i for i in range(args.seeds)]
     out = Path(args.out)
@@ -103,3 +102,14 @@ def tasks_command(args) -> int:
         for note in report["notes"]:
             print(f"  note: {note}")
     return 0
+
+
+def _settings_help() -> str:
+    """The evaluate section's settings that benchmark reads from --set, with defaults and advice."""
+    from medforge.evaluate.config import EvaluateConfig
+
+    lines = ["fine-tuning settings (--set KEY=VALUE), as in a pipeline's evaluate section:"]
+    for key, tp, default, help in cfglib.describe(EvaluateConfig):
+        if key.split(".")[0] not in _HARNESS_OPTIONS:
+            lines += [f"  {key} ({tp}, default: {default!r})"] + ([f"      {help}"] if help else [])
+    return "\n".join(lines)

@@ -30,7 +30,6 @@ class TokenizerConfig:
     character_coverage: float = opt(0.9995, "SentencePiece: share of characters covered; the rest become <unk>.")
     sample_mb: float = opt(1000.0, "Train on a seeded sample of at most this many MB of text, drawn while "
                                    "streaming, so memory stays bounded on huge corpora; 0 means all of it.")
-    model_max_length: int = opt(512, "Longest input, in tokens, that models using this tokenizer accept.")
 
     base: str | None = opt(None, "Keep this tokenizer (folder or hub id) instead of training one, as continual "
                                  "pre-training does: it is saved here, checked and measured on held-out text.")

@@ -31,8 +31,9 @@ PER_WORD = " tokens per whitespace-separated word of running held-out text"
 
 
 def save_tokenizer(backend, layout: Layout, cfg: TokenizerConfig, out: Path, sp_model: bytes | None):
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=cfg.model_max_length,
-                                      **layout.roles)
+    # no model_max_length: the tokenizer does not know the model; pretrain.seq_len, the one owner of the
+    # length, sets it on the copy saved with the model
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=backend, **layout.roles)
     wrapped.save_pretrained(out)
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text(encoding="utf-8"))

@@ -17,7 +17,7 @@ def test_onnx_export_matches_pytorch_on_other_lengths_and_batches(tmp_path, tiny
     tiny_tokenizer.save_pretrained(folder)
     from medforge import cli
 
-    assert cli.main(["export", str(folder), "--out", str(tmp_path / "out"), "--set", "onnx=true"]) == 0
+    assert cli.main(["export-model", str(folder), "--out", str(tmp_path / "out"), "--set", "onnx=true"]) == 0
     printed = capsys.readouterr().out  # the standalone command says what it checked
     diff = float(printed.split("onnx/model.onnx checked with onnxruntime against PyTorch: max logit difference ")[1])
     assert diff <= 1e-4

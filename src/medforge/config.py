@@ -160,7 +160,7 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: '{key}' is a section; give a mapping of its keys, not {value!r}")
-        return from_dict(tp, value, source=source, prefix=key + ".")
+        return from_dict(typing.cast(type, tp), value, source=source, prefix=key + ".")
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -245,9 +245,9 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            rows.extend(describe(tp, prefix + f.name + "."))
+            rows.extend(describe(typing.cast(type, tp), prefix + f.name + "."))
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
         rows.append((prefix + f.name, _type_name(tp), default, f.metadata.get("help", "")))
     return rows
 

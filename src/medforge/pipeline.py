@@ -187,7 +187,7 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     ctx = StageContext(run_dir=Path(cfg.run_dir), out=out, seed=cfg.seed, upstream=upstream_dirs)
-    summary = {}
+    summary: dict = {}
     if stage.distributed or processes.main:
         summary = _load_entry(stage.entry)(stage_cfg, ctx) or {}
     processes.barrier()
@@ -202,7 +202,9 @@ def _run_stage(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key
         meta.write_json(out / MARKER, {"key": key, "finished": datetime.now(UTC).isoformat()})
         logger.info("stage %s: done in %.1f s", stage.name, wall)
     processes.barrier()  # the marker (last, so a stage without it is unfinished) is there for every process
-    return read_marker(out)
+    marker = read_marker(out)
+    assert marker is not None, f"{out / MARKER} was just written"
+    return marker
 
 
 def _prepare_folder(stage: Stage, stage_cfg: Any, cfg: PipelineConfig, out: Path, key: str) -> None:

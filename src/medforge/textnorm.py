@@ -21,7 +21,7 @@ SPACES = "\t\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u20
 
 def fullwidth_normalizer() -> normalizers.Normalizer:
     """NFKC (folds half-width katakana to full-width, and full-width ASCII to ASCII), then ASCII to full-width."""
-    steps = [normalizers.NFKC()]
+    steps: list[normalizers.Normalizer] = [normalizers.NFKC()]
     steps += [normalizers.Replace(c, chr(ord(c) + 0xFEE0)) for c in _ASCII]
     return normalizers.Sequence(steps)
 

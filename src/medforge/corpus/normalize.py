@@ -40,7 +40,7 @@ class Normalizer:
             fixed = ftfy.fix_encoding(text)
             repaired, text = fixed != text, fixed
         if self.form != "none":
-            text = unicodedata.normalize(self.form, text)
+            text = unicodedata.normalize(self.form, text)  # type: ignore[arg-type]  # checked by the config
         text = _CONTROLS.sub("", text)
         if self.lowercase:
             text = text.lower()

@@ -109,7 +109,7 @@ def find(text: str) -> list[Item]:
     for number in _NUMBERS.finditer(text):
         begin = max(number.start() - 16, 0)  # room for an IBAN's letters or a phone's '+33 (0)'
         for m in _NUMBER_SCAN.finditer(text[begin:number.end() + 4]):
-            found.append(_item(m.lastgroup, m, begin))
+            found.append(_item(str(m.lastgroup), m, begin))  # the pattern has a group per kind
     low = text.lower()
     for kind, words, before, after in (("BIRTH_DATE", _BIRTH_WORDS, 12, 60), ("ADDRESS", _STREET_WORDS, 40, 90)):
         for begin, end in _windows(low, words, before, after):

@@ -116,7 +116,7 @@ class Shards:
 
     def finished(self) -> list[dict]:
         """The markers of the finished shards, in order, up to the first gap."""
-        markers = []
+        markers: list[dict] = []
         while (self.folder / shard_name("shard", len(markers), "json")).is_file():
             markers.append(json.loads((self.folder / shard_name("shard", len(markers), "json")).read_text()))
         return markers
@@ -223,7 +223,7 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
 
 def _finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards, reader_counts: dict) -> dict:
     totals: dict[str, Tally] = {s.label: Tally() for s in sources}
-    rows = Counter()
+    rows: Counter = Counter()
     for marker in shards.finished():
         rows.update(marker["rows"])
         for label, data in marker["tallies"].items():

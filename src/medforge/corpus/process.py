@@ -39,7 +39,7 @@ class Processor:
         self.known = known
         self.normalize = Normalizer(cfg.normalization, cfg.fullwidth, cfg.lowercase, cfg.fix_mojibake)
         self.hasher = MinHasher(cfg.num_perm, cfg.shingle) if cfg.dedup_near else None
-        self.language_id = None
+        self.language_id: LanguageId | None = None
         self.pii_types = set(cfg.pii_types)
 
     def _language(self, text: str) -> str:
@@ -104,4 +104,5 @@ def init_worker(cfg: PrepareConfig) -> None:
 
 
 def process_batch(texts: list[str]) -> list[Processed]:
+    assert _WORKER is not None, "init_worker runs first in every pool process"
     return [_WORKER(t) for t in texts]

@@ -170,7 +170,7 @@ def read_txt(path, compression, policy, counts, paragraphs: bool = False) -> Ite
     if not paragraphs:
         yield from decoded_lines(path, compression, policy, counts)
         return
-    start, lines = 0, []
+    start, lines = 0, []  # type: int, list[str]
     for lineno, line in decoded_lines(path, compression, policy, counts):
         if line.strip():
             if not lines:

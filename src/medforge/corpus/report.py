@@ -26,7 +26,8 @@ def _size(words: int, characters: int) -> str:
 
 def _clusters(folder: Path) -> tuple[Counter, list[dict]]:
     """Removed duplicates by kind, and the largest clusters (kept document and what repeated it)."""
-    kinds, groups = Counter(), {}
+    kinds: Counter = Counter()
+    groups: dict[int, dict] = {}
     for path in sorted(folder.glob("clusters-*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             entry = json.loads(line)
@@ -39,8 +40,11 @@ def _clusters(folder: Path) -> tuple[Counter, list[dict]]:
 
 
 def write_report(out: Path, cfg, per_source: dict, rows: dict, shard_folder: Path) -> dict:
-    totals = Counter()
-    dropped, repaired, pii, languages = Counter(), Counter(), Counter(), Counter()
+    totals: Counter = Counter()
+    dropped: Counter = Counter()
+    repaired: Counter = Counter()
+    pii: Counter = Counter()
+    languages: Counter = Counter()
     for data in per_source.values():
         data["kept"] = data["kept_train"] + data["kept_validation"] + data["kept_test"]
         data["estimated_tokens"] = round(data["words"] * TOKENS_PER_WORD)

@@ -30,7 +30,7 @@ class SplitWriter:
     def __init__(self, path: Path):
         self.path = path
         self.rows = 0
-        self._writer = None
+        self._writer: pq.ParquetWriter | None = None
         self._buffer: dict[str, list] = {name: [] for name in SCHEMA.names}
 
     def add(self, text: str, source: str, file: str, position: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from medforge import config as cfglib
 from medforge import paths
@@ -87,7 +88,7 @@ def tasks_command(args) -> int:
             state = "present" if all(p.exists() for p in files) else f"missing under {spec.data_root}"
             print(f"{name:<18} {spec.type:<15} {spec.language:<5} {state}")
         return 0
-    reports = {}
+    reports: dict[str, dict[str, Any]] = {}
     for ref in args.tasks:
         data = read_task(load_task(ref, args.data_root))
         reports[data.spec.name] = {"type": data.spec.type, "summary": data.summary(), "labels": data.labels,

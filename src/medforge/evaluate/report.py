@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 from medforge.evaluate.stats import mean_std
 from medforge.tasks.kinds import kind_of
@@ -49,8 +50,8 @@ def summarize(runs: list[dict]) -> dict:
             rs = sorted(rs, key=lambda r: r["seed"])
             kind, headline = rs[0].get("type", "ner"), rs[0].get("headline", "f1")
             keys = metric_keys(kind, headline)
-            entry = {split: {key: mean_std([run_metrics(r[split])[key] for r in rs]) for key in keys}
-                     for split in ("dev", "test")}
+            entry: dict[str, Any] = {split: {key: mean_std([run_metrics(r[split])[key] for r in rs]) for key in keys}
+                                     for split in ("dev", "test")}
             per = [r["test"].get("per_type") or r["test"].get("per_label") or {} for r in rs]
             entry["per_label_f1"] = {t: mean_std([p.get(t, {"f1": 0.0})["f1"] for p in per])
                                      for t in sorted({t for p in per for t in p})}

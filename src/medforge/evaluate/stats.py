@@ -16,6 +16,7 @@ import itertools
 import math
 import random
 import statistics
+from collections.abc import Iterable
 
 import numpy as np
 from seqeval.scheme import IOB2, Entities
@@ -104,6 +105,7 @@ def permutation_test(scores_a: list[float], scores_b: list[float], limit: int = 
         return (total - sum_a) / (n - k) - sum_a / k
 
     exact = math.comb(n, k) <= limit
+    splits: Iterable[tuple[int, ...]]
     if exact:
         splits = itertools.combinations(range(n), k)
     else:

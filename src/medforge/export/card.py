@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
@@ -40,9 +41,9 @@ class CardInputs:
     description: str
     language: list[str]
     license: str
-    model_config: object
+    model_config: Any  # a transformers config
     auto_class: str
-    tokenizer: object
+    tokenizer: Any
     datasets: list[str] = field(default_factory=list)
     corpus_stats: dict | None = None
     tokenizer_cfg: dict | None = None
@@ -119,7 +120,7 @@ def _emissions_metadata(summary: dict | None) -> dict | None:
         return None
     return {"emissions": _grams(emissions["co2_eq_kg"]), "source": "CodeCarbon (offline tracker)",
             "training_type": "pre-training", "geographical_location": emissions.get("country"),
-            "hardware_used": summary.get("hardware") or emissions.get("gpu") or emissions.get("cpu")}
+            "hardware_used": (summary or {}).get("hardware") or emissions.get("gpu") or emissions.get("cpu")}
 
 
 def _environment(summary: dict | None) -> str:

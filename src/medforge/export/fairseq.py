@@ -206,11 +206,11 @@ def gpt2_backend(folder: Path, symbols: list[str]):
     by_id = {v: k for k, v in encoder.items()}
     names = [by_id.get(int(s), s) if s.isdigit() else s for s in symbols]
     vocab = {name: i for i, name in enumerate(_unique(names))}
-    merges = []
+    merges: list[tuple[str, str]] = []
     for line in (folder / "vocab.bpe").read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if len(parts) == 2 and not line.startswith("#") and all(x in vocab for x in (*parts, "".join(parts))):
-            merges.append(tuple(parts))
+            merges.append((parts[0], parts[1]))
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -245,7 +245,7 @@ def sentencepiece_backend(folder: Path, symbols: list[str]):
 
 def reference_ids(folder: Path, kind: str, symbols: list[str], text: str) -> list[int]:
     """The ids fairseq's own pipeline gives: the original BPE, then the dictionary (unknown -> <unk>)."""
-    index = {}
+    index: dict[str, int] = {}
     for i, s in enumerate(symbols):
         index.setdefault(s, i)
     if kind == "gpt2":
@@ -315,10 +315,10 @@ def convert(folder: str | Path, out: str | Path, samples: tuple[str, ...] = SAMP
         raise MedforgeError(f"conversion mapped the weights wrongly: missing {missing}, unexpected {unexpected}")
     batch = tokenizer(list(samples) + [f"The {MASK} was given."], return_tensors="pt", padding=True)
     with torch.no_grad():
-        ours = model(**batch).logits
-    theirs = reference_logits(weights, arch, batch["input_ids"])
+        logits = model(**batch).logits
+    reference = reference_logits(weights, arch, batch["input_ids"])
     keep = batch["attention_mask"].bool()
-    diff = float((ours[keep] - theirs[keep]).abs().max())
+    diff = float((logits[keep] - reference[keep]).abs().max())
     if diff > 1e-4:
         raise MedforgeError(f"{out}: converted logits differ by {diff:.2e} from fairseq's forward pass")
     model.save_pretrained(out, safe_serialization=True)

@@ -138,7 +138,7 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
 
     results = _read_json(source.evaluate, "results.json")
     heads = []
-    if results and (source.evaluate / "model" / "config.json").is_file():
+    if results and source.evaluate is not None and (source.evaluate / "model" / "config.json").is_file():
         task = results.get("best_model", {}).get("task") or next(iter(results["tasks"]))
         head_cls, head, head_tokenizer = _load_checked(source.evaluate / "model", source.evaluate / "model")
         head.save_pretrained(out / task, safe_serialization=True)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -56,8 +57,8 @@ def auto_class(config, where: str) -> str:
 class Job:
     """One exported model to check: the in-process model and tokenizer, and where they were written."""
 
-    model: torch.nn.Module
-    tokenizer: object
+    model: Any  # a transformers model
+    tokenizer: Any
     folder: Path
     subfolder: str
     texts: list[str]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ def default_layer_map(teacher_layers: int, student_layers: int) -> list[int]:
     return [round((i + 1) * teacher_layers / student_layers) - 1 for i in range(student_layers)]
 
 
-def student_from_teacher(teacher: nn.Module, layer_map: list[int], dropout: float | None = None) -> nn.Module:
+def student_from_teacher(teacher: Any, layer_map: list[int], dropout: float | None = None) -> Any:
     """The teacher's architecture with ``len(layer_map)`` layers, holding copies of the mapped teacher layers
     (embeddings and MLM head copied as they are); ``dropout``, if given, replaces the teacher's."""
     config = copy.deepcopy(teacher.config)
@@ -54,7 +55,7 @@ def student_from_teacher(teacher: nn.Module, layer_map: list[int], dropout: floa
 class DistillMLM(nn.Module):
     """The objective: ``forward`` gives (loss summed over target tokens, number of target tokens)."""
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, temperature: float = 2.0, kl_weight: float = 1.0,
+    def __init__(self, student: Any, teacher: Any, temperature: float = 2.0, kl_weight: float = 1.0,
                  mlm_weight: float = 1.0, align: str = "none", align_weight: float = 1.0,
                  layer_map: list[int] | None = None):
         super().__init__()
@@ -89,7 +90,7 @@ class DistillMLM(nn.Module):
         """Mean over real tokens and mapped layers (embeddings included) of the chosen distance."""
         real = attention_mask.bool()
         pairs = [(0, 0)] + [(i + 1, j + 1) for i, j in enumerate(self.layer_map)]
-        total = 0.0
+        total: Any = 0.0
         for s, t in pairs:
             a, b = student_states[s][real].float(), teacher_states[t][real].float()
             if self.align == "cosine":

@@ -9,6 +9,8 @@ the wrapped model is saved as it is: a standard ``*ForMaskedLM``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -36,7 +38,7 @@ def untrained_head(model: nn.Module, missing_keys: list[str]) -> list[str]:
 
 
 class SparseMLM(nn.Module):
-    def __init__(self, model: nn.Module, sparse: bool = True):
+    def __init__(self, model: Any, sparse: bool = True):  # a transformers *ForMaskedLM
         super().__init__()
         self.model = model
         self.sparse = sparse

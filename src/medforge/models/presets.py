@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from transformers import (
     AutoModelForMaskedLM,
     BertConfig,
@@ -27,7 +29,7 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
 
 # family: (config class, model class, extra config). RoBERTa-style models number positions from
 # pad_token_id + 1, so they need that many extra position slots; BERT does not.
-FAMILIES = {
+FAMILIES: dict[str, tuple[Any, Any, dict[str, Any]]] = {
     "roberta": (RobertaConfig, RobertaForMaskedLM, {"type_vocab_size": 1, "layer_norm_eps": 1e-5}),
     "camembert": (CamembertConfig, CamembertForMaskedLM, {"type_vocab_size": 1, "layer_norm_eps": 1e-5}),
     "bert": (BertConfig, BertForMaskedLM, {"type_vocab_size": 2, "layer_norm_eps": 1e-12}),

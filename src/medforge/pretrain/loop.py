@@ -23,7 +23,7 @@ from medforge.errors import MedforgeError
 from medforge.pretrain.checkpoint import save_checkpoint
 from medforge.pretrain.config import PretrainConfig
 from medforge.pretrain.evaluation import evaluate_mlm
-from medforge.pretrain.history import History, Meter
+from medforge.pretrain.history import Meter
 from medforge.progress import bar
 
 logger = log.get("pretrain")
@@ -56,7 +56,7 @@ class Session:
     phase_flops: dict[str, float | None]
     peak: float | None
     frozen: list = field(default_factory=list)  # parameters kept still during the head warm-up
-    history: History | None = None  # the main process's
+    history: Any = None  # the main process's History (None on the others)
     started: float = 0.0  # this attempt's start (perf_counter)
     earlier_wall: float = 0.0  # training time of the attempts before, up to the checkpoint resumed from
     attempt: int = 1

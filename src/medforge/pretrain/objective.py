@@ -71,7 +71,8 @@ def encoder_parameters(model) -> list[torch.nn.Parameter]:
 
 def param_groups(model, weight_decay: float) -> list[dict]:
     """No weight decay on biases and LayerNorm weights (decaying them only hurts)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
         if not param.requires_grad:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -79,7 +80,7 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
     # the model first: a wrong init_from, vocabulary or seq_len fails before minutes of packing
     loaded: dict = {}
     objective, described = build_objective(cfg, tokenizer, loaded)
-    model = objective.model
+    model: Any = objective.model  # a transformers *ForMaskedLM
     data = packed_data(cfg, ctx, tokenizer, accelerator)
     logger.info("%s %d train sequences of %d tokens (%.2f%% padding), %d validation sequences",
                 "reused the packed" if data["train_stats"].get("reused") else "packed",
@@ -99,14 +100,14 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
         raise ConfigError("'pretrain.head_warmup_steps' needs unsharded parameters (DDP or one process), not "
                           "FSDP/DeepSpeed")
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
-                                  betas=tuple(cfg.adam_betas), eps=cfg.adam_eps)
+                                  betas=(cfg.adam_betas[0], cfg.adam_betas[1]), eps=cfg.adam_eps)
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, max_steps)
     if cfg.distill.teacher:
         objective.teacher.to(accelerator.device)
     objective, optimizer = accelerator.prepare(objective, optimizer)
 
     # resume (after prepare: sharded optimizer state is loaded into the prepared objects)
-    state = {"step": 0, "position": 0, "phase": "long", "real_tokens": 0}
+    state: dict[str, Any] = {"step": 0, "position": 0, "phase": "long", "real_tokens": 0}
     checkpoint = latest_checkpoint(ctx.out) if cfg.resume else None
     if checkpoint is not None:
         state = load_checkpoint(checkpoint, accelerator, objective, optimizer, scheduler)

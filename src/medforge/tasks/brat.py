@@ -102,7 +102,8 @@ def resolve(entities: list[Entity], nested: str, discontinuous: str, layer: int,
 def to_sentences(text: str, entities: list[Entity], changes: Counter) -> list[Sentence]:
     """IOB2 sentences; a sentence end never falls inside an entity (only a line break can split one, and
     each entity it splits, and each mention it adds, is counted)."""
-    sentences, touched = [], Counter()
+    sentences: list[Sentence] = []
+    touched: Counter = Counter()
     for start, end in sentences_of(text, [(e.start, e.end) for e in entities]):
         tokens = tokens_of(text, start, end)
         if not tokens:

@@ -40,8 +40,8 @@ def _rows(path: Path, fmt: str):
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[:err.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8; re-encode the file as UTF-8") from None
+        bad_line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise InputError(f"{path}:{bad_line}: not valid UTF-8; re-encode the file as UTF-8") from None
     if fmt == "jsonl":
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():

@@ -103,7 +103,10 @@ def write_predictions(path: Path, sentences: list[Sentence], predictions: list[l
 
 
 def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
-    gold, pred, g, p = [], [], [], []
+    gold: list[list[str]] = []
+    pred: list[list[str]] = []
+    g: list[str] = []
+    p: list[str] = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if not line:
             if g:

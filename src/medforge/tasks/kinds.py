@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def _labelled_split(s: dict) -> str:
     return f"{s['examples']} examples ({s['without_label']} without a label); labels: {counts}"
 
 
-_LABELS = {"reader": "medforge.tasks.data:read_cls_task",
+_LABELS: dict[str, Any] = {"reader": "medforge.tasks.data:read_cls_task",
            "finetune": "medforge.evaluate.classify:finetune_classification",
            "predictions": "medforge.evaluate.compare:label_predictions", "formats": ("tsv", "csv", "jsonl", "hub"),
            "pipeline_task": "text-classification", "describe_split": _labelled_split}

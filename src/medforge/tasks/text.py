@@ -9,6 +9,7 @@ protected span (an annotated entity). Tokens are runs of letters and digits, or 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý])")
@@ -21,7 +22,7 @@ def _initial_before(line: str, period: int) -> bool:
     return len(before) >= 1 and before[-1].isupper() and (len(before) == 1 or not before[-2].isalnum())
 
 
-def sentences_of(text: str, protected: list[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+def sentences_of(text: str, protected: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """(start, end) character offsets of each sentence; no sentence end inside a ``protected`` span."""
     breaks = list(_LINE_BREAK.finditer(text))  # offsets stay those of the text as given, whatever its line ends
     spans = []

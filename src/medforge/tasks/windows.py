@@ -103,7 +103,7 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator, group
     import torch
 
     order = torch.randperm(len(lengths), generator=generator).tolist()
-    batches = []
+    batches: list[list[int]] = []
     span = batch_size * group
     for start in range(0, len(order), span):
         chunk = sorted(order[start:start + span], key=lambda i: lengths[i])

@@ -39,7 +39,7 @@ def normalizer_for(cfg: TokenizerConfig) -> normalizers.Normalizer | None:
     folds into spaces (they hold no piece for U+00A0 or U+3000; BERT's normaliser folds them itself, and
     byte-level BPE spells any character in bytes, and RobertaTokenizer rebuilds its pipeline on load
     without one), then lower case and full width."""
-    steps = []
+    steps: list[normalizers.Normalizer] = []
     if cfg.algorithm == "wordpiece":
         # accents kept: French and other accented medical vocabularies need them
         steps.append(normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
@@ -155,7 +155,7 @@ def sentencepiece_to_backend(model_proto: bytes, cfg: TokenizerConfig, layout: L
     if cfg.algorithm == "sp_bpe":
         vocab = {name: i for i, name in enumerate(names)}
         merges = generate_merges({p: i for i, (p, _) in enumerate(pieces)})
-        model = models.BPE(vocab=vocab, merges=merges, unk_token=layout.unk, fuse_unk=True)
+        model: models.Model = models.BPE(vocab=vocab, merges=merges, unk_token=layout.unk, fuse_unk=True)
     else:
         floor = min(score for _, score in pieces) - 10.0  # fillers: never the best segmentation
         # nor the specials: as pieces of the model they would be chosen for a literal "<s>" in text that is

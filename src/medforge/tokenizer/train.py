@@ -150,7 +150,7 @@ def train_tokenizer(texts, cfg: TokenizerConfig, out: Path, seed: int, held_out:
 
 def keep_base(cfg: TokenizerConfig, out: Path, held_out: list[str]) -> dict:
     """An existing tokenizer, saved as it is after the same checks a trained one passes."""
-    name = paths.model_ref(cfg.base, "tokenizer")
+    name = paths.model_ref(str(cfg.base), "tokenizer")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name)
     except OSError as exc:

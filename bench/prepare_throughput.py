@@ -27,7 +27,7 @@ _CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
 from medforge.corpus.config import PrepareConfig
-from medforge.corpus.prepare import run
+from medforge.corpus.stage import run
 from medforge.pipeline import StageContext
 out = Path(sys.argv[2]); out.mkdir(parents=True, exist_ok=True)
 cfg = PrepareConfig(**json.loads(sys.argv[3]), inputs=[sys.argv[1]])

@@ -40,21 +40,25 @@ class Stage:
     name: str  # config section and CLI subcommand
     dirname: str  # folder under RUN_DIR
     needs: tuple[str, ...]  # stages whose folders this one reads
-    entry: str  # "module:function", imported only when the stage runs (keeps --help fast)
+    package: str  # its entry is medforge.<package>.stage:run, imported only when it runs (keeps --help fast)
     help: str
     distributed: bool = False  # under torchrun/accelerate every process runs it; otherwise rank 0 only
 
+    @property
+    def entry(self) -> str:
+        return f"medforge.{self.package}.stage:run"
+
 
 STAGES: tuple[Stage, ...] = (
-    Stage("prepare", "prepare", (), "medforge.corpus.prepare:run",
+    Stage("prepare", "prepare", (), "corpus",
           "Read, clean, screen, deduplicate and split the corpus into Parquet shards, with a corpus report."),
-    Stage("tokenizer", "tokenizer", ("prepare",), "medforge.tokenizer.train:run",
+    Stage("tokenizer", "tokenizer", ("prepare",), "tokenizer",
           "Train a tokenizer on the prepared training split."),
-    Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "medforge.pretrain.train:run",
+    Stage("pretrain", "pretrain", ("prepare", "tokenizer"), "pretrain",
           "Pack the corpus and pre-train a masked language model.", distributed=True),
-    Stage("evaluate", "evaluate", ("pretrain",), "medforge.evaluate.stage:run",
+    Stage("evaluate", "evaluate", ("pretrain",), "evaluate",
           "Fine-tune on NER tasks over several seeds; score them (seqeval strict IOB2, mean ± std)."),
-    Stage("export", "model", ("prepare", "pretrain", "evaluate"), "medforge.export.hf:run",
+    Stage("export", "model", ("prepare", "pretrain", "evaluate"), "export",
           "Write the model as a Hugging Face folder with a model card."),
 )
 STAGE_BY_NAME = {s.name: s for s in STAGES}

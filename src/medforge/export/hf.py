@@ -25,7 +25,6 @@ from medforge.export.card import CardInputs, Head, build_card, widget_text
 from medforge.export.config import ExportConfig
 from medforge.export.verify import Job, auto_class, verify_in_fresh_process
 from medforge.models.presets import position_offset
-from medforge.stage import StageContext
 from medforge.tokenizer.special import check_special_tokens
 
 logger = log.get("export")
@@ -44,7 +43,7 @@ class Source:
     evaluate: Path | None = None
 
 
-def _existing(path: Path, needed: str) -> Path | None:
+def existing(path: Path, needed: str) -> Path | None:
     return path if (path / needed).is_file() else None
 
 
@@ -53,16 +52,16 @@ def source_of(path: str | Path, tokenizer: str | Path | None = None) -> Source:
     path = Path(path)
     if (path / "pretrain" / "model" / "config.json").is_file():
         return Source(path / "pretrain" / "model", Path(tokenizer or path / "pretrain" / "model"),
-                      _existing(path / "prepare", "corpus_report.json"), _existing(path / "tokenizer", "config.yaml"),
-                      path / "pretrain", _existing(path / "evaluate", "results.json"))
+                      existing(path / "prepare", "corpus_report.json"), existing(path / "tokenizer", "config.yaml"),
+                      path / "pretrain", existing(path / "evaluate", "results.json"))
     if _CHECKPOINT.match(path.name) and (path / "model.safetensors").is_file():
         run = path.parent.parent
         candidates = [Path(tokenizer)] if tokenizer else [path, path.parent / "model", run / "tokenizer"]
         found = next((c for c in candidates if (c / "tokenizer_config.json").is_file()), None)
         if found is None:
             raise InputError(f"{path}: no tokenizer found in {', '.join(map(str, candidates))}; pass --tokenizer DIR")
-        return Source(path, found, _existing(run / "prepare", "corpus_report.json"),
-                      _existing(run / "tokenizer", "config.yaml"),
+        return Source(path, found, existing(run / "prepare", "corpus_report.json"),
+                      existing(run / "tokenizer", "config.yaml"),
                       path.parent)
     if (path / "config.json").is_file():
         return Source(path, Path(tokenizer or path))
@@ -173,14 +172,6 @@ def export(source: Source, out: Path, cfg: ExportConfig) -> dict:
                 out, max(diffs))
     return {"path": str(out), "max_logit_diff": max(diffs), "parameters": model.num_parameters(),
             "heads": [h.subfolder for h in heads], "onnx_max_logit_diff": onnx_diff}
-
-
-def run(cfg: ExportConfig, ctx: StageContext) -> dict:
-    """The pipeline's export stage: the run's own model, card data and fine-tuned head."""
-    pretrain = ctx.need("pretrain")
-    source = Source(pretrain / "model", pretrain / "model", ctx.need("prepare"),
-                    _existing(ctx.run_dir / "tokenizer", "config.yaml"), pretrain, ctx.upstream.get("evaluate"))
-    return export(source, ctx.out, cfg)
 
 
 def export_command(source: str, out: str, cfg: ExportConfig, tokenizer: str | None, force: bool) -> dict:

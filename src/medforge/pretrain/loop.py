@@ -37,7 +37,7 @@ class TimeBudgetReached(MedforgeError):
 
 @dataclass
 class Session:
-    """A prepared run (``pretrain.train.set_up``): the prepared objective and optimiser, the streams, and
+    """A prepared run (``pretrain.stage.set_up``): the prepared objective and optimiser, the streams, and
     the counters that checkpoints carry."""
 
     cfg: PretrainConfig

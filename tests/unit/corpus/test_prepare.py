@@ -7,9 +7,9 @@ import random
 import pyarrow.parquet as pq
 import pytest
 
-from medforge.corpus import prepare
+from medforge.corpus import stage as prepare
 from medforge.corpus.config import PrepareConfig, SourceConfig
-from medforge.corpus.prepare import run
+from medforge.corpus.stage import run
 from medforge.corpus.store import split_files
 from medforge.errors import InputError
 from medforge.pipeline import StageContext

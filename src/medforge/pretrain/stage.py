@@ -114,17 +114,7 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
         logger.info("resuming from %s (step %d, sequence %d of the data stream)", checkpoint.name, state["step"],
                     state["position"])
 
-    # the short-then-long schedule: one stream per phase; the step says which phase it is
-    switch = round(cfg.short_fraction * max_steps) if cfg.short_seq_len else 0
-    collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
-                           whole_word=cfg.whole_word_mask)
-    phases = {"long": data["train"], **({"short": data["short"]} if switch else {})}
-    streams = {name: BatchStream(ds, cfg.batch_size, collator, ctx.seed, 0, accelerator.process_index, world)
-               for name, ds in phases.items()}
-    if switch:
-        logger.info("sequence-length schedule: steps 1-%d at %d tokens, then %d", switch, cfg.short_seq_len,
-                    cfg.seq_len)
-    streams[state.get("phase", "long")].position = state["position"]
+    streams, switch = batch_streams(cfg, data, tokenizer, ctx.seed, accelerator, max_steps, state)
     head_share = cfg.mlm_probability if cfg.sparse_head else 1.0
     # attention FLOPs grow with the sequence: the short phase has its own count
     phase_flops = {"long": flops_per_token(model, cfg.seq_len, head_share),
@@ -140,6 +130,23 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
         if accelerator.is_main_process else None)
     return session, {"described": described, "parameters": n_params, "loaded": loaded, "data": data,
                      "resumed_from_step": state["step"] or None, "model": model}
+
+
+def batch_streams(cfg: PretrainConfig, data: dict, tokenizer, seed: int, accelerator, max_steps: int,
+                  state: dict) -> tuple[dict[str, BatchStream], int]:
+    """One stream per phase of the short-then-long schedule (the step says which phase it is), positioned
+    where the checkpoint left off; and the short phase's last step (0: none)."""
+    switch = round(cfg.short_fraction * max_steps) if cfg.short_seq_len else 0
+    collator = MLMCollator(tokenizer, cfg.mlm_probability, cfg.mask_replace_prob, cfg.random_replace_prob,
+                           whole_word=cfg.whole_word_mask)
+    phases = {"long": data["train"], **({"short": data["short"]} if switch else {})}
+    streams = {name: BatchStream(ds, cfg.batch_size, collator, seed, 0, accelerator.process_index,
+                                 accelerator.num_processes) for name, ds in phases.items()}
+    if switch:
+        logger.info("sequence-length schedule: steps 1-%d at %d tokens, then %d", switch, cfg.short_seq_len,
+                    cfg.seq_len)
+    streams[state.get("phase", "long")].position = state["position"]
+    return streams, switch
 
 
 def finish(s: Session, setup: dict, emissions: Emissions) -> dict:

@@ -6,10 +6,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from medforge.textnorm import FULLWIDTH  # the tokenizer's own mapping: the two must agree
+from medforge.textnorm import FULLWIDTH, SPACES  # the tokenizer's own mappings: the two must agree
 
-# C0/C1 controls other than tab and newline, and the BOM / zero-width no-break space
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
+# characters that separate words (form feed, vertical tab, a lone CR, NEL, line and paragraph separators, odd
+# spaces): a space, so that "page\fDébut" does not become "pageDébut"
+_SPACE_LIKE = re.compile(f"[{SPACES}]")
+# the C0/C1 controls left after that, and the BOM / zero-width no-break space
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufeff]")
 # what UTF-8 read as Latin-1/cp1252 looks like: only documents showing it go through ftfy (slow)
 _MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
 
@@ -41,7 +44,7 @@ class Normalizer:
             repaired, text = fixed != text, fixed
         if self.form != "none":
             text = unicodedata.normalize(self.form, text)  # type: ignore[arg-type]  # checked by the config
-        text = _CONTROLS.sub("", text)
+        text = _CONTROLS.sub("", _SPACE_LIKE.sub(" ", text))
         if self.lowercase:
             text = text.lower()
         text = fold_spaces(text)

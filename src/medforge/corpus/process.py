@@ -25,6 +25,7 @@ class Processed:
     repairs: list[str] = field(default_factory=list)
     pii: list[tuple[str, str]] = field(default_factory=list)  # (type, masked example)
     key: bytes = b""  # of the normalised text, before redaction
+    redacted_key: bytes = b""  # of the text as written, when redaction changed it
     signature: np.ndarray | None = None
     words: int = 0
     language: str | None = None
@@ -90,6 +91,7 @@ class Processor:
                 return out
             if cfg.pii_policy == "redact":
                 text = out.text = pii.redact(text, items)
+                out.redacted_key = exact_key(text)
         if self.hasher is not None:
             out.signature = self.hasher.signature(text)
         return out

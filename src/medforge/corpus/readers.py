@@ -10,6 +10,7 @@ Damaged compressed files and missing fields or columns are errors naming the fil
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import gzip
 import io
@@ -126,21 +127,48 @@ def _damage_errors(compression: str | None) -> tuple[type[Exception], ...]:
     return _DAMAGED
 
 
-def raw_lines(path: Path, compression: str | None) -> Iterator[tuple[int, bytes]]:
-    """Numbered byte lines of a possibly compressed file, an error naming the file if it is damaged."""
+# UTF-32 first: its little-endian mark begins with UTF-16's
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _head(path: Path, compression: str | None) -> bytes:
     try:
         with open_binary(path, compression) as fh:
-            yield from enumerate(fh, start=1)
+            return fh.read(_SNIFF)
+    except _damage_errors(compression) as exc:
+        raise _damaged(path, exc) from None
+
+
+def wide_encoding(path: Path, compression: str | None) -> str | None:
+    """UTF-16 or UTF-32 when the file starts with its byte-order mark (their NUL bytes look binary)."""
+    head = _head(path, compression)
+    return next((name for bom, name in _BOMS if head.startswith(bom)), None)
+
+
+def raw_lines(path: Path, compression: str | None) -> Iterator[tuple[int, bytes]]:
+    """Numbered byte lines (UTF-8) of a possibly compressed file, an error naming the file if it is damaged.
+    A UTF-16/32 file with its byte-order mark is decoded and re-encoded as UTF-8 on the way."""
+    wide = wide_encoding(path, compression)
+    try:
+        with open_binary(path, compression) as fh:
+            if wide is None:
+                yield from enumerate(fh, start=1)
+                return
+            text = io.TextIOWrapper(fh, encoding=wide, newline="")
+            for lineno, line in enumerate(text, start=1):
+                yield lineno, line.encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: starts with a {wide.upper() if wide else 'UTF'} byte-order mark but is not valid "
+                         f"{wide} ({exc.reason}); re-encode the file as UTF-8") from None
     except _damage_errors(compression) as exc:
         raise _damaged(path, exc) from None
 
 
 def is_binary(path: Path, compression: str | None) -> bool:
-    try:
-        with open_binary(path, compression) as fh:
-            head = fh.read(_SNIFF)
-    except _damage_errors(compression) as exc:
-        raise _damaged(path, exc) from None
+    if wide_encoding(path, compression):
+        return False
+    head = _head(path, compression)
     return b"\x00" in head[:1024] or (bool(head) and sum(b < 9 for b in head) > len(head) // 10)
 
 
@@ -153,6 +181,8 @@ def decoded_lines(path: Path, compression: str | None, policy: str, counts: Coun
             continue
         try:
             line = raw.decode("utf-8")
+            if lineno == 1 and line.startswith("\ufeff"):  # a UTF-8 byte-order mark: not part of the text
+                line = line[1:]
         except UnicodeDecodeError as exc:
             if policy == "fail":
                 raise InputError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start}); re-encode the file "
@@ -165,13 +195,23 @@ def decoded_lines(path: Path, compression: str | None, policy: str, counts: Coun
         yield lineno, line.rstrip("\r\n")
 
 
+def text_lines(path, compression, policy, counts) -> Iterator[tuple[int, str]]:
+    """Lines of a text file, whatever its line ends: LF, CRLF, or a lone CR (old Mac files, which would
+    otherwise be one document)."""
+    for lineno, line in decoded_lines(path, compression, policy, counts):
+        if "\r" in line:
+            yield from ((lineno, part) for part in line.split("\r"))
+        else:
+            yield lineno, line
+
+
 def read_txt(path, compression, policy, counts, paragraphs: bool = False) -> Iterator[tuple[int, str]]:
     """One document per line; with ``paragraphs``, documents are separated by blank lines."""
     if not paragraphs:
-        yield from decoded_lines(path, compression, policy, counts)
+        yield from text_lines(path, compression, policy, counts)
         return
     start, lines = 0, []  # type: int, list[str]
-    for lineno, line in decoded_lines(path, compression, policy, counts):
+    for lineno, line in text_lines(path, compression, policy, counts):
         if line.strip():
             if not lines:
                 start = lineno
@@ -256,14 +296,26 @@ def read_documents(path: Path, counts: Counts, *, text_field: str = "text", text
         yield from read_parquet(path, text_column)
         return
     if is_binary(path, compression):
-        counts.skipped_files.append({"file": str(path), "reason": "binary content (NUL or control bytes)"})
+        counts.skipped_files.append({"file": str(path), "reason": "binary content (NUL or control bytes, and no "
+                                                                  "UTF-16/32 byte-order mark)"})
         return
+    wide = wide_encoding(path, compression)
+    if wide:
+        counts.note(f"file decoded as {wide.upper()} (byte-order mark)", str(path), repaired=True)
     if fmt == "txt":
         yield from read_txt(path, compression, invalid_utf8, counts, paragraphs)
     elif fmt == "jsonl":
         yield from read_jsonl(path, compression, invalid_utf8, counts, text_field)
     else:
         yield from read_table(path, compression, invalid_utf8, counts, text_column, "," if fmt == "csv" else "\t")
+
+
+def unsupported(pattern: str | Path) -> list[Path]:
+    """The files of an input folder that no reader takes (expand leaves them out): listed, never silent."""
+    path = Path(str(pattern))
+    if not path.is_dir():
+        return []
+    return sorted(p for p in path.rglob("*") if p.is_file() and split_name(p)[0] not in FORMATS)
 
 
 def expand(pattern: str | Path, base: Path | None = None) -> list[Path]:

@@ -22,7 +22,7 @@ from medforge import log, meta, paths
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.dedup import Dedup, Ref
 from medforge.corpus.process import Processed, Processor, init_worker, process_batch
-from medforge.corpus.readers import Counts, expand, read_documents
+from medforge.corpus.readers import FORMATS, Counts, expand, read_documents, unsupported
 from medforge.corpus.report import write_report
 from medforge.corpus.split import assign, copies
 from medforge.corpus.store import SHARDS, SPLITS, SplitWriter, shard_name
@@ -47,6 +47,9 @@ def documents(source: SourceConfig, cfg: PrepareConfig, counts: Counts) -> Itera
             yield source.hub_dataset, i, row[source.text_column] or ""
         return
     for pattern in source.paths:
+        for path in unsupported(paths.resolve(pattern)):
+            counts.skipped_files.append({"file": str(path), "reason": f"unsupported file type '{path.suffix}' in an "
+                                                                      f"input folder (readers: {', '.join(FORMATS)})"})
         for path in expand(paths.resolve(pattern)):
             counts.files += 1
             for position, text in read_documents(path, counts, text_field=source.text_field,
@@ -115,11 +118,18 @@ class Shards:
         self.clusters: list[dict] = []
 
     def finished(self) -> list[dict]:
-        """The markers of the finished shards, in order, up to the first gap."""
+        """The markers of the finished shards, in order, up to the first gap or unreadable marker (torn by a
+        crash while it was written, before markers were written atomically): that shard is unfinished."""
         markers: list[dict] = []
-        while (self.folder / shard_name("shard", len(markers), "json")).is_file():
-            markers.append(json.loads((self.folder / shard_name("shard", len(markers), "json")).read_text()))
-        return markers
+        while True:
+            path = self.folder / shard_name("shard", len(markers), "json")
+            try:
+                marker = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return markers
+            if not isinstance(marker, dict) or marker.get("index") != len(markers):
+                return markers
+            markers.append(marker)
 
     def resume(self, markers: list[dict], dedup: Dedup) -> None:
         for index in range(len(markers)):
@@ -191,6 +201,15 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
     tally = shards.tallies[source.label]
     tally.counts["read"] += 1
     tally.repaired.update(doc.repairs)
+    # an exact duplicate of a kept document is that, whatever was found in it: one process skips screening
+    # it (it knows the keys kept so far), worker processes screen it; the counts must not differ
+    if doc.key:  # none when a filter dropped it before
+        index = dedup.exact_duplicate(doc.key)
+        if index is not None:
+            tally.dropped["exact_duplicate"] += 1
+            shards.clusters.append({"kind": "exact", "removed": ref, "kept": dedup.refs[index], "similarity": 1.0,
+                                    "kept_index": index})
+            return
     tally.pii.update(kind for kind, _ in doc.pii)
     if doc.pii and len(tally.pii_examples) < cfg.examples:
         room = cfg.examples - len(tally.pii_examples)
@@ -200,7 +219,7 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
     if doc.dropped:
         tally.dropped[doc.dropped] += 1
         return
-    repeated = dedup.check(doc.key, doc.signature, ref)
+    repeated = dedup.check(doc.key, doc.signature, ref, doc.redacted_key)
     if repeated:
         kind, index, similarity = repeated
         tally.dropped[f"{kind}_duplicate"] += 1

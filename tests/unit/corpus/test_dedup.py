@@ -44,3 +44,21 @@ def test_bands_follow_the_threshold():
     assert bands_for(0.8, 128) == (16, 8)
     high, low = bands_for(0.9, 128), bands_for(0.5, 128)
     assert high[1] > low[1]  # more rows per band: a stricter candidate test
+
+
+def test_every_member_of_a_shared_bucket_is_a_candidate():
+    """A near duplicate whose only fully shared band is held by an earlier, dissimilar document was never
+    compared with its true match."""
+    rng = np.random.default_rng(0)
+    index = NearDuplicates(0.8, 128)
+    rows = index.rows
+    first = rng.integers(0, 2**32, 128, dtype=np.uint32)  # kept first: shares band 0 with the match only
+    match = rng.integers(0, 2**32, 128, dtype=np.uint32)
+    first[:rows] = match[:rows]
+    assert float(np.mean(first == match)) < 0.5
+    index.add(first)
+    index.add(match)
+    copy = match.copy()
+    copy[rows + 1::rows] ^= 1  # one value off in every other band: only band 0 is shared whole
+    assert float(np.mean(copy == match)) >= 0.8
+    assert index.check(copy) == (1, float(np.mean(copy == match)))

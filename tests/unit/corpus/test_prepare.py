@@ -12,7 +12,7 @@ from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.stage import run
 from medforge.corpus.store import split_files
 from medforge.errors import InputError
-from medforge.pipeline import StageContext
+from medforge.stage import StageContext
 
 WORDS = ("patient fièvre toux dyspnée radiographie traitement amoxicilline évolution douleur thoracique abdomen "
          "nausée vomissement céphalée examen biologie créatinine hémoglobine scanner opacité").split()
@@ -179,3 +179,57 @@ def test_empty_corpus_and_missing_inputs_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match=r"missing\.txt: corpus file not found"):
         run(PrepareConfig(inputs=[str(tmp_path / "missing.txt")]), ctx_for(tmp_path, "fresh"))
     assert not list((tmp_path / "fresh").iterdir())
+
+
+@pytest.mark.parametrize("torn", ["", "{\"index\": 2, \"documents_re"])
+def test_a_torn_or_empty_shard_marker_is_an_unfinished_shard(tmp_path, torn):
+    """A crash while a marker was written left it empty or cut: every rerun crashed with a traceback."""
+    (tmp_path / "d.txt").write_text("\n".join(corpus(250, seed=3)) + "\n", encoding="utf-8")
+    cfg = PrepareConfig(inputs=[str(tmp_path / "d.txt")], shard_docs=60)
+    run(cfg, ctx_for(tmp_path, "whole"))
+    run(cfg, ctx_for(tmp_path, "torn"))
+    shards = tmp_path / "torn" / "shards"
+    (shards / "shard-00002.json").write_text(torn)
+    run(cfg, ctx_for(tmp_path, "torn"))  # resumes after shard 1 and rewrites the rest
+    for name in sorted(p.name for p in (tmp_path / "whole" / "shards").glob("*.parquet")):
+        assert pq.read_table(tmp_path / "whole" / "shards" / name).equals(pq.read_table(shards / name)), name
+    assert json.loads((shards / "shard-00002.json").read_text())["index"] == 2
+
+
+def test_unsupported_files_in_an_input_folder_are_listed(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.txt").write_text("\n".join(corpus(20, seed=4)) + "\n", encoding="utf-8")
+    (folder / "notes.md").write_text("# not a corpus file\n")
+    (folder / "meta.json").write_text("{}\n")
+    run(PrepareConfig(inputs=[str(folder)]), ctx_for(tmp_path))
+    skipped = json.loads((tmp_path / "out" / "corpus_report.json").read_text())
+    text = json.dumps(skipped)
+    assert "notes.md" in text and "meta.json" in text and "unsupported file type" in text
+
+
+def test_two_workers_give_the_same_report_as_one_with_duplicates_holding_personal_data(tmp_path):
+    """Shards were identical but the PII and language counts differed: one process skipped screening exact
+    duplicates (it knows the kept keys), workers screened them and counted what they found."""
+    docs = corpus(120, seed=8)
+    docs[5] += " Écrire à jeanne.martin@chu-lyon.fr pour le suivi."
+    docs += [docs[5]] * 3 + docs[:40]  # exact duplicates, one with an e-mail address
+    (tmp_path / "d.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    for workers in (1, 2):
+        run(PrepareConfig(inputs=[str(tmp_path / "d.txt")], workers=workers, pii_allow=True, shard_docs=50),
+            ctx_for(tmp_path, f"w{workers}"))
+    one, two = report(tmp_path / "w1"), report(tmp_path / "w2")
+    assert one["sources"] == two["sources"] and one["totals"] == two["totals"]
+    assert one["totals"]["dropped"]["exact_duplicate"] == 43
+
+
+def test_redaction_does_not_leave_identical_rows(tmp_path):
+    """Two documents differing only by an e-mail address become the same text once it is redacted."""
+    base = corpus(30, seed=9)
+    docs = base + [base[0] + " Contact : a.b@chu.fr.", base[0] + " Contact : c.d@chu.fr."]
+    (tmp_path / "d.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    run(PrepareConfig(inputs=[str(tmp_path / "d.txt")], pii_policy="redact", validation_fraction=0.0,
+                      dedup_near=False), ctx_for(tmp_path))
+    texts = [x["text"] for x in rows(tmp_path / "out")]
+    assert len(texts) == len(set(texts)) == 31
+    assert report(tmp_path / "out")["totals"]["dropped"]["exact_duplicate"] == 1

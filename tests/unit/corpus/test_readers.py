@@ -163,3 +163,34 @@ def test_split_is_seeded_stable_and_near_the_fraction():
     written = [copies(t, 0, 1.5) for t in texts]
     assert set(written) == {1, 2} and 0.45 < written.count(2) / len(texts) < 0.55
     assert {copies(t, 0, 3.0) for t in texts} == {3}
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("fmt", ["txt", "jsonl", "csv"])
+def test_utf16_and_utf32_files_with_a_byte_order_mark_are_decoded(tmp_path, encoding, fmt):
+    """They were classified as binary (their NUL bytes) and skipped: lost with exit 0 beside another file."""
+    import codecs
+
+    text = content(fmt).decode()
+    bom = {"utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
+    path = tmp_path / f"d.{fmt}"
+    path.write_bytes(bom + text.encode(encoding))
+    docs, counts = read(path)
+    assert docs == DOCS and not counts.skipped_files
+    assert any("byte-order mark" in reason for reason in counts.repaired)
+
+
+@pytest.mark.parametrize("fmt", ["txt", "jsonl", "csv", "tsv"])
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(tmp_path, fmt):
+    path = tmp_path / f"d.{fmt}"
+    path.write_bytes(b"\xef\xbb\xbf" + content(fmt))  # broke the first CSV header and the first JSON line
+    docs, _ = read(path)
+    assert docs == DOCS
+
+
+def test_word_separating_controls_become_spaces_and_lone_cr_ends_a_line(tmp_path):
+    assert normalize("page\fDébut\vsuite\x85fin\u2028encore\u2029x\ry") == "page Début suite fin encore x y"
+    path = tmp_path / "mac.txt"
+    path.write_bytes("Fièvre.\rToux sèche.\rAspirine.".encode())  # a CR-only file was one document
+    docs, _ = read(path)
+    assert docs == ["Fièvre.", "Toux sèche.", "Aspirine."]

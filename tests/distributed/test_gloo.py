@@ -48,6 +48,7 @@ LAUNCHERS = {
 @pytest.mark.parametrize(("launcher", "micro"), [
     ("torchrun", ["pretrain.batch_size=2", "pretrain.grad_accum=2"]),  # accumulation: no all-reduce until the last
     ("accelerate", ["pretrain.batch_size=4"]),
+    ("torchrun", ["pretrain.batch_size=4", "pretrain.data_workers=2"]),  # 2 processes x 2 data workers
 ])
 def test_two_processes_match_one_with_the_same_global_batch(inputs, one_process, tmp_path, launcher, micro):
     two = fresh(inputs, tmp_path / "two")

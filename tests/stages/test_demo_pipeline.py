@@ -53,9 +53,10 @@ def test_every_stage_leaves_outputs_config_meta_and_marker(run_dir):
 
 # The demo's pre-training curve (TINY: 20 steps, seq 64, seed 42), pinned as torchtune pins its recipes':
 # a refactor of the loop, the data path or the masking that changes a number shows here. Tolerance for
-# float differences between CPUs; a real change moves these by far more.
-PINNED_CURVE = [(5, "loss", 6.61784), (10, "loss", 6.29503), (10, "eval_loss", 6.28538), (15, "loss", 6.17760),
-                (20, "loss", 6.07346), (20, "eval_loss", 6.06411)]
+# float differences between CPUs; a real change moves these by far more. (Re-pinned once, when masks moved
+# from a torch.Generator per sequence to counter-based draws: same rates, other draws.)
+PINNED_CURVE = [(5, "loss", 6.62304), (10, "loss", 6.33725), (10, "eval_loss", 6.27531), (15, "loss", 6.18264),
+                (20, "loss", 6.05294), (20, "eval_loss", 6.04525)]
 
 
 def test_pretraining_loss_curve_is_pinned(run_dir):

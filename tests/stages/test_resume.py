@@ -129,3 +129,16 @@ def test_distillation_learns_and_resumes_to_the_same_losses(uninterrupted, tmp_p
     assert config["num_hidden_layers"] == 1  # the student alone is saved, a standard *ForMaskedLM
     summary = json.loads((whole / "pretrain" / "train_summary.json").read_text())
     assert summary["distill"]["teacher_parameters"] > summary["parameters"]
+
+
+def test_a_run_fed_by_data_workers_resumes_to_the_losses_of_one_fed_by_the_loop(uninterrupted, tmp_path, monkeypatch):
+    """Two DataLoader workers build the batches ahead; killed after checkpoint 8 and resumed (workers again),
+    the run reproduces the uninterrupted run whose loop built its own batches."""
+    run = copy_upstream(uninterrupted, tmp_path / "run")
+    revive = kill_after_checkpoint(monkeypatch, 8)
+    workers = [*RESUME, "pretrain.data_workers=2"]
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *workers) == 130
+    revive()
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *workers) == 0
+    for a, b in zip(rows(uninterrupted), rows(run), strict=True):
+        assert b == pytest.approx(a, abs=1e-6)

@@ -18,21 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from medforge.corpus.config import PrepareConfig
+from medforge.rng import mix64
 
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _PRIME = np.uint64(0x100000001B3)
-_SHIFT30, _SHIFT27, _SHIFT31 = np.uint64(30), np.uint64(27), np.uint64(31)
 
 
 def exact_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-
-
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads the rolling hash's bits over all 64."""
-    h = (h ^ (h >> _SHIFT30)) * _MIX1
-    h = (h ^ (h >> _SHIFT27)) * _MIX2
-    return h ^ (h >> _SHIFT31)
 
 
 def bands_for(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[int, int]:
@@ -75,7 +67,7 @@ class MinHasher:
             h = codes[:n] * self._powers[0]
             for j in range(1, self.shingle):
                 h += codes[j:j + n] * self._powers[j]
-            h = _mix(h)
+            h = mix64(h)
         sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
         np.minimum.at(sig, (h >> self._bin_shift).astype(np.intp), (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         empty = sig == np.iinfo(np.uint32).max

@@ -9,13 +9,21 @@ Whole-word masking selects words instead of tokens: each word is drawn with
 that packing stores (the fast tokenizer's ``word_ids()``), so the same code serves WordPiece
 (``##``), byte-level BPE (``Ġ``), SentencePiece (``▁``) and MeCab-segmented Japanese;
 ``DataCollatorForWholeWordMask`` only knew ``##``.
+
+Training masks come from per-sequence keys (``rng.row_keys``: run seed, epoch, sequence): every draw
+is a hash of (key, position), computed for the whole batch in a few numpy operations, so a
+sequence's mask never depends on its batch, process or data worker. A batch-level
+``torch.Generator`` serves tests and benchmarks that need no such guarantee.
 """
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import torch
+
+from medforge import rng
 
 # vocabulary fillers (ours are <unusedN>, Google BERT's [unusedN]): never seen in training, so never a
 # sensible random replacement
@@ -39,33 +47,36 @@ class MLMCollator:
         self.generator = generator
         self.whole_word = whole_word
 
-    def __call__(self, examples: list[dict], seeds: list[int] | None = None) -> dict[str, torch.Tensor]:
-        """Mask a batch. With ``seeds`` (one per example), each example's mask depends on its seed
-        only, not on the batch it is in: a run split over processes masks exactly like one process."""
-        input_ids = torch.stack([torch.as_tensor(e["input_ids"], dtype=torch.long) for e in examples])
-        starts = None
-        if self.whole_word:
-            starts = torch.stack([torch.as_tensor(e["starts"], dtype=torch.long) for e in examples])
-        attention_mask = (input_ids != self.pad_id).long()
-        input_ids, labels = self.mask(input_ids, starts, seeds)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    def __call__(self, examples: list[dict], seeds=None) -> dict[str, torch.Tensor]:
+        """Mask a batch. With ``seeds`` (one 64-bit key per example, ``rng.row_keys``), each example's mask
+        depends on its key only, not on the batch it is in: a run split over processes masks exactly like
+        one process."""
+        input_ids = np.stack([np.asarray(e["input_ids"]) for e in examples])
+        starts = np.stack([np.asarray(e["starts"]) for e in examples]) if self.whole_word else None
+        return self.collate(input_ids, starts, None if seeds is None else np.asarray(seeds, dtype=np.uint64))
 
-    def _draws(self, shape, seeds: list[int] | None):
-        """Two uniforms and a random ordinary token per position, from the batch generator or per-row seeds."""
+    def collate(self, input_ids: np.ndarray, starts: np.ndarray | None = None,
+                keys: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """The batch as arrays (rows of equal length, as packing writes them): no Python loop per row."""
+        ids = torch.from_numpy(np.ascontiguousarray(input_ids, dtype=np.int64))
+        word_starts = torch.from_numpy(np.ascontiguousarray(starts, dtype=np.int64)) if starts is not None else None
+        attention_mask = (ids != self.pad_id).long()
+        masked, labels = self.mask(ids, word_starts, keys)
+        return {"input_ids": masked, "attention_mask": attention_mask, "labels": labels}
+
+    def _draws(self, shape, keys):
+        """Two uniforms and a random ordinary token per position, from the batch generator or per-row keys."""
         n_ordinary = len(self.ordinary_ids)
-        if seeds is None:
+        if keys is None:
             g = self.generator
             return (torch.rand(shape, generator=g), torch.rand(shape, generator=g),
                     torch.randint(n_ordinary, shape, generator=g))
-        rows = []
-        for seed in seeds:
-            g = torch.Generator().manual_seed(seed)
-            rows.append((torch.rand(shape[1], generator=g), torch.rand(shape[1], generator=g),
-                         torch.randint(n_ordinary, (shape[1],), generator=g)))
-        return tuple(torch.stack(column) for column in zip(*rows))
+        pick, draw, token = rng.streams(np.asarray(keys, dtype=np.uint64), shape[1], 3)
+        return (torch.from_numpy(rng.unit(pick)), torch.from_numpy(rng.unit(draw)),
+                torch.from_numpy((token % np.uint64(n_ordinary)).astype(np.int64)))
 
     def mask(self, input_ids: torch.Tensor, starts: torch.Tensor | None = None,
-             seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             seeds=None) -> tuple[torch.Tensor, torch.Tensor]:
         input_ids = input_ids.clone()
         pick, draw, random_ids = self._draws(input_ids.shape, seeds)
         maskable = ~torch.isin(input_ids, self.special_ids)

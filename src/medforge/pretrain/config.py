@@ -53,6 +53,9 @@ class PretrainConfig:
                 "sentence: whole sentences (RoBERTa's FULL-SENTENCES); line: one line per sequence. None drops "
                 "a token; the padding fraction is recorded.")
     batch_size: int = opt(16, "Sequences per device per step.")
+    data_workers: int = opt(-1, "DataLoader worker processes that build (and mask) batches ahead of the training "
+                                "loop, per training process; -1: a quarter of the cores, at most 8 (none on 2). "
+                                "The batches are the same whatever the number.")
     grad_accum: int = opt(1, "Gradient accumulation steps; global batch = batch_size x grad_accum x processes.")
     global_batch: int = opt(0, "Sequences per optimizer step over all processes; when set, grad_accum is computed "
                                "from it and the number of processes (it must divide evenly). 0: use grad_accum.")
@@ -98,9 +101,12 @@ class PretrainConfig:
                                   "otherwise MFU is not reported (achieved TFLOP/s always is).")
 
     # how to run, not what to compute: changing these does not make the stage's output stale
-    operational = ("resume", "max_minutes", "carbon_country", "tensorboard")
+    operational = ("resume", "max_minutes", "carbon_country", "tensorboard", "data_workers")
 
     def validate(self, source: str) -> None:
+        if self.data_workers < -1:
+            raise ConfigError(f"{source}: 'pretrain.data_workers' must be -1 (automatic) or more, got "
+                              f"{self.data_workers}")
         if self.head_warmup_steps < 0:
             raise ConfigError(f"{source}: 'pretrain.head_warmup_steps' must be 0 or more, got {self.head_warmup_steps}")
         for key in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every",

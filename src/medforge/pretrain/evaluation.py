@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
-from medforge.data.batches import sequence_seed
 from medforge.data.collator import MLMCollator
 from medforge.pretrain.config import PretrainConfig
+from medforge.rng import row_keys
 
 
 @torch.no_grad()
@@ -25,12 +26,14 @@ def evaluate_mlm(objective, dataset, tokenizer, cfg: PretrainConfig, seed: int, 
                            whole_word=cfg.whole_word_mask)
     sums = torch.zeros(2, dtype=torch.float64, device=accelerator.device)
     stride = cfg.batch_size * accelerator.num_processes
+    arrays = dataset.with_format("numpy")
     for start in range(cfg.batch_size * accelerator.process_index, len(dataset), stride):
-        rows = dataset[start:start + cfg.batch_size]
-        examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
+        rows = arrays[start:start + cfg.batch_size]
         # each held-out sequence always gets the same mask, whatever the batch size (epoch -1: never
         # one of training's)
-        batch = collator(examples, seeds=[sequence_seed(seed, -1, start + i) for i in range(len(examples))])
+        keys = row_keys(seed, -1, np.arange(start, start + len(rows["input_ids"])))
+        batch = collator.collate(np.stack(list(rows["input_ids"])),
+                                 np.stack(list(rows["starts"])) if cfg.whole_word_mask else None, keys)
         total, count = objective(**{k: v.to(accelerator.device) for k, v in batch.items()})
         sums += torch.stack([total.double(), count.double()])
     objective.train()

@@ -19,6 +19,7 @@ import torch
 
 from medforge import log
 from medforge.data.batches import BatchStream
+from medforge.data.loader import Feed
 from medforge.errors import MedforgeError
 from medforge.pretrain.checkpoint import save_checkpoint
 from medforge.pretrain.config import PretrainConfig
@@ -49,6 +50,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     streams: dict[str, BatchStream]  # "long", and "short" for the short-then-long schedule
+    feeds: dict[str, Feed]  # the same streams, read through their DataLoader workers
     validation: Any  # the packed held-out sequences (a datasets.Dataset)
     accum: int
     max_steps: int
@@ -95,7 +97,7 @@ def train(s: Session) -> None:
                    total=s.max_steps)
     for step in progress:
         stream = s.streams[s.phase(step)]
-        loss, grad_norm = optimizer_step(s, step, stream, meter)
+        loss, grad_norm = optimizer_step(s, step, s.feeds[s.phase(step)], meter)
         progress.set_postfix(loss=f"{loss:.3f}")
         last = step == s.max_steps
         if s.main and (step % cfg.log_every == 0 or last):
@@ -116,12 +118,12 @@ def train(s: Session) -> None:
                                     "a checkpoint is saved: run the same command again to resume")
 
 
-def optimizer_step(s: Session, step: int, stream: BatchStream, meter: Meter) -> tuple[float, float | None]:
+def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[float, float | None]:
     """One optimizer step over ``accum`` micro-batches; returns (the step's loss, the gradient norm)."""
     accelerator, world, accum = s.accelerator, s.world, s.accum
     # all micro-batches first (masks are drawn on the host), so that one all-reduce gives the step's target
     # count and real tokens over every process and micro-batch
-    batches = [{k: v.to(accelerator.device) for k, v in next(stream).items()} for _ in range(accum)]
+    batches = [{k: v.to(accelerator.device, non_blocking=True) for k, v in next(feed).items()} for _ in range(accum)]
     local = torch.stack([sum((b["labels"] != -100).sum() for b in batches).float(),
                          sum(b["attention_mask"].sum() for b in batches).float()])
     targets, real = accelerator.reduce(local, "sum").tolist()

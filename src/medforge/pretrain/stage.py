@@ -22,6 +22,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from medforge import log, meta, paths
 from medforge.data.batches import BatchStream
 from medforge.data.collator import MLMCollator
+from medforge.data.loader import Feed, default_workers
 from medforge.data.pack import build_packed, load_packed
 from medforge.errors import ConfigError
 from medforge.models.flops import flops_per_token, peak_tflops
@@ -115,13 +116,16 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
                     state["position"])
 
     streams, switch = batch_streams(cfg, data, tokenizer, ctx.seed, accelerator, max_steps, state)
+    workers = default_workers() if cfg.data_workers < 0 else cfg.data_workers
+    feeds = {name: Feed(stream, workers, pin_memory=torch.cuda.is_available()) for name, stream in streams.items()}
     head_share = cfg.mlm_probability if cfg.sparse_head else 1.0
     # attention FLOPs grow with the sequence: the short phase has its own count
     phase_flops = {"long": flops_per_token(model, cfg.seq_len, head_share),
                    "short": flops_per_token(model, cfg.short_seq_len, head_share) if switch else None}
     session = Session(
         cfg=cfg, out=ctx.out, seed=ctx.seed, accelerator=accelerator, tokenizer=tokenizer, objective=objective,
-        optimizer=optimizer, scheduler=scheduler, streams=streams, validation=data["validation"], accum=accum,
+        optimizer=optimizer, scheduler=scheduler, streams=streams, feeds=feeds, validation=data["validation"],
+        accum=accum,
         max_steps=max_steps, switch=switch, phase_flops=phase_flops, peak=peak_tflops(cfg.precision, cfg.peak_tflops),
         frozen=frozen, started=started, step=state["step"], real_tokens=state["real_tokens"],
         # training time and attempts add up over the attempts that led to the checkpoint resumed from

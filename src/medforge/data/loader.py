@@ -1,0 +1,59 @@
+"""Batches built ahead of the training loop, in DataLoader worker processes.
+
+``BatchDataset`` is a map-style dataset whose item k is the micro-batch at stream position
+``start + k * G`` (G: the global micro-batch) of one process: a batch depends on k alone, so workers
+may build batches in any order and the loop still receives the stream a single process would read.
+The DataLoader runs with its own generator, so creating it never draws from the global RNG (which
+would shift dropout and break exact resume), pins memory for the GPU and keeps its workers between
+epochs of the loop.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from medforge.data.batches import BatchStream
+
+_ENDLESS = 1 << 40  # micro-batches: the loop stops before; a sampler needs a length
+
+
+def default_workers() -> int:
+    """A quarter of the cores, at most 8: on a 2-core machine none (the loop itself builds the batches)."""
+    return min(8, (os.cpu_count() or 1) // 4)
+
+
+class BatchDataset(Dataset):
+    def __init__(self, stream: BatchStream, start: int):
+        self.stream, self.start = stream, start
+
+    def __len__(self) -> int:
+        return _ENDLESS
+
+    def __getitem__(self, k: int) -> dict:
+        return self.stream.batch_at(self.start + k * self.stream.global_batch)
+
+
+class Feed:
+    """The micro-batches of a stream from its current position, built ahead by ``workers`` processes (0:
+    in the loop). Keeps the stream's position, so a checkpoint stores where the loop is, not where the
+    workers are."""
+
+    def __init__(self, stream: BatchStream, workers: int = 0, prefetch: int = 4, pin_memory: bool = False):
+        self.stream, self.workers = stream, workers
+        if workers:
+            self._iter = iter(DataLoader(BatchDataset(stream, stream.position), batch_size=None, shuffle=False,
+                                         num_workers=workers, prefetch_factor=prefetch, pin_memory=pin_memory,
+                                         persistent_workers=True, generator=torch.Generator()))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        if not self.workers:
+            return next(self.stream)
+        batch = next(self._iter)
+        self.stream.position += self.stream.global_batch
+        return batch

@@ -205,3 +205,44 @@ def test_a_teacher_without_an_mlm_head_is_refused(base_run, bare_encoder, tmp_pa
     assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY,
                    f"pretrain.distill.teacher={bare_encoder}") == 2
     assert "has no trained MLM head" in capsys.readouterr().err
+
+
+def test_an_optimizer_step_reads_nothing_back_from_the_device(base_run, tmp_path, monkeypatch):
+    """Between logged steps medforge's loop converts no tensor to a Python number (each would make a GPU
+    wait): loss, norm and token counts stay on the device until the logging step reads them. (torch's own
+    CPU AdamW reads its step counters, which live on the host; the fused CUDA AdamW does not.)"""
+    import sys
+
+    import torch
+
+    import medforge.pretrain.loop as loop
+
+    reads = []
+    real_step = loop.optimizer_step
+
+    def counting_step(s, step, feed, meter):
+        originals = {name: getattr(torch.Tensor, name) for name in ("item", "tolist", "__float__", "__int__")}
+
+        def spy(name):
+            def read(self, *args, **kwargs):
+                if "/medforge/" in sys._getframe(1).f_code.co_filename:
+                    reads.append((step, name, sys._getframe(1).f_code.co_name))
+                return originals[name](self, *args, **kwargs)
+            return read
+
+        for name in originals:
+            monkeypatch.setattr(torch.Tensor, name, spy(name))
+        try:
+            return real_step(s, step, feed, meter)
+        finally:
+            for name, original in originals.items():
+                monkeypatch.setattr(torch.Tensor, name, original)
+
+    monkeypatch.setattr(loop, "optimizer_step", counting_step)
+    run = fresh(base_run, tmp_path)
+    assert run_cli("pretrain", "--config", DEMO, f"run_dir={run}", *TINY, "pretrain.max_steps=6",
+                   "pretrain.log_every=3", "pretrain.save_every=6", "pretrain.eval_every=6") == 0
+    assert reads == []
+    losses_logged = [json.loads(r)["loss"] for r in (run / "pretrain" / "metrics.jsonl").read_text().splitlines()
+                     if "loss" in json.loads(r)]
+    assert len(losses_logged) == 2 and all(math.isfinite(v) for v in losses_logged)

@@ -72,7 +72,7 @@ class DistillMLM(nn.Module):
                               f"({student.config.hidden_size} vs {teacher.config.hidden_size})")
         self._no_split_modules = sorted(n for n in getattr(student, "_no_split_modules", None) or ()
                                         if n.endswith("Layer"))
-        self.last: dict[str, float] = {}
+        self.last: dict[str, torch.Tensor] = {}
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -121,5 +121,6 @@ class DistillMLM(nn.Module):
             align = self.alignment(student.hidden_states, teacher.hidden_states, attention_mask) * count
             total = total + self.align_weight * align
             parts["align"] = align.detach()
-        self.last = {k: float(v) / max(int(count), 1) for k, v in parts.items()}
+        # tensors: read (a host-device synchronisation) only when the loop logs them
+        self.last = {k: v.double() / count.clamp(min=1) for k, v in parts.items()}
         return total, count

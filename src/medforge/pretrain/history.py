@@ -54,9 +54,10 @@ class Meter:
     def reset(self) -> None:
         self.tokens, self.flops, self.real, self.slots, self.start = 0, 0.0, 0, 0, time.perf_counter()
 
-    def add(self, tokens: int, flops: float, local_real: int, local_slots: int) -> None:
+    def add(self, tokens, flops, local_real, local_slots: int) -> None:
         """``tokens`` and ``flops``: the step's real tokens over every process; ``local_*``: this process's
-        real tokens and token slots (for the padding fraction)."""
+        real tokens and token slots (for the padding fraction). Numbers or device tensors: they are read
+        only when the window is."""
         self.tokens += tokens
         self.flops += flops
         self.real += local_real
@@ -65,7 +66,8 @@ class Meter:
     def read(self) -> dict:
         """The window's rates; starts the next window."""
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        rates = {"tokens_per_s": self.tokens / elapsed, "tflops": self.flops / elapsed / 1e12,
-                 "padding_fraction": 1 - self.real / max(self.slots, 1)}
+        tokens, flops, real = float(self.tokens), float(self.flops), float(self.real)
+        rates = {"tokens_per_s": tokens / elapsed, "tflops": flops / elapsed / 1e12,
+                 "padding_fraction": 1 - real / max(self.slots, 1)}
         self.reset()
         return rates

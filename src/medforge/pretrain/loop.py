@@ -63,7 +63,11 @@ class Session:
     earlier_wall: float = 0.0  # training time of the attempts before, up to the checkpoint resumed from
     attempt: int = 1
     step: int = 0  # the last finished step
-    real_tokens: int = 0
+    tokens: Any = None  # real tokens trained on, over all processes: a device tensor, read when needed
+
+    @property
+    def real_tokens(self) -> int:
+        return int(self.tokens.item())
 
     @property
     def main(self) -> bool:
@@ -98,10 +102,18 @@ def train(s: Session) -> None:
     for step in progress:
         stream = s.streams[s.phase(step)]
         loss, grad_norm = optimizer_step(s, step, s.feeds[s.phase(step)], meter)
-        progress.set_postfix(loss=f"{loss:.3f}")
         last = step == s.max_steps
+        # the loss and norm stay on the device between logged steps: no host-device synchronisation per
+        # step (a GPU would wait for each); a non-finite loss is caught at the next log or checkpoint
+        if step % cfg.log_every == 0 or step % cfg.save_every == 0 or last:
+            value = float(loss)
+            if not math.isfinite(value):
+                raise MedforgeError(f"training loss became {value} by step {step}; lower 'pretrain.learning_rate' "
+                                    f"(now {cfg.learning_rate}) or raise warmup")
+            progress.set_postfix(loss=f"{value:.3f}")
         if s.main and (step % cfg.log_every == 0 or last):
-            record_step(s, step, loss, grad_norm, stream.epoch, meter.read())
+            record_step(s, step, float(loss), None if grad_norm is None else float(grad_norm), stream.epoch,
+                        meter.read())
         if (step % cfg.eval_every == 0 or last) and len(s.validation):
             row = {"step": step, **evaluate_mlm(s.objective, s.validation, s.tokenizer, cfg, s.seed, s.accelerator)}
             if s.main:
@@ -118,31 +130,29 @@ def train(s: Session) -> None:
                                     "a checkpoint is saved: run the same command again to resume")
 
 
-def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[float, float | None]:
-    """One optimizer step over ``accum`` micro-batches; returns (the step's loss, the gradient norm)."""
+def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One optimizer step over ``accum`` micro-batches; returns (the step's loss, the gradient norm) as
+    device tensors."""
     accelerator, world, accum = s.accelerator, s.world, s.accum
     # all micro-batches first (masks are drawn on the host), so that one all-reduce gives the step's target
-    # count and real tokens over every process and micro-batch
+    # count and real tokens over every process and micro-batch (counts in float64: exact)
     batches = [{k: v.to(accelerator.device, non_blocking=True) for k, v in next(feed).items()} for _ in range(accum)]
-    local = torch.stack([sum((b["labels"] != -100).sum() for b in batches).float(),
-                         sum(b["attention_mask"].sum() for b in batches).float()])
-    targets, real = accelerator.reduce(local, "sum").tolist()
+    local = torch.stack([sum((b["labels"] != -100).sum() for b in batches),
+                         sum(b["attention_mask"].sum() for b in batches)]).double()
+    totals = accelerator.reduce(local, "sum")
+    targets, real = totals[0].clamp(min=1), totals[1]
+    # gradients are averaged over processes and divided by the accumulation in backward: this scale makes
+    # the result the token mean of the whole global batch (a batch without any target adds nothing)
+    scale = ((world * accum) / targets).float()
     loss_sum = torch.zeros((), device=accelerator.device)
     for batch in batches:
         with accelerator.accumulate(s.objective):
             total, _ = s.objective(**batch)
-            # gradients are averaged over processes and divided by the accumulation in backward: this
-            # scale makes the result the token mean of the whole global batch (a batch without any target
-            # adds nothing)
-            accelerator.backward(total * (world * accum / max(targets, 1)))
+            accelerator.backward(total * scale)
         loss_sum += total.detach()
-    loss = float(accelerator.reduce(loss_sum, "sum")) / max(targets, 1)
-    s.real_tokens += int(real)
-    meter.add(int(real), real * s.phase_flops[s.phase(step)], int(local[1]),
-              sum(b["attention_mask"].numel() for b in batches))
-    if not math.isfinite(loss):
-        raise MedforgeError(f"training loss became {loss} at step {step}; lower 'pretrain.learning_rate' (now "
-                            f"{s.cfg.learning_rate}) or raise warmup")
+    loss = accelerator.reduce(loss_sum, "sum").double() / targets
+    s.tokens += real
+    meter.add(real, real * s.phase_flops[s.phase(step)], local[1], sum(b["attention_mask"].numel() for b in batches))
     if step <= s.cfg.head_warmup_steps:  # AdamW leaves a parameter without a gradient untouched (no decay)
         for param in s.frozen:
             param.grad = None
@@ -151,7 +161,7 @@ def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[flo
     s.optimizer.step()
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
-    return loss, float(norm) if norm is not None else None  # DeepSpeed may not report the norm
+    return loss, norm  # DeepSpeed may not report the norm (None)
 
 
 def record_step(s: Session, step: int, loss: float, grad_norm: float | None, epoch: int, rates: dict) -> None:
@@ -160,7 +170,7 @@ def record_step(s: Session, step: int, loss: float, grad_norm: float | None, epo
                    "tokens_per_s": rates["tokens_per_s"], "tflops": rates["tflops"],
                    "mfu": rates["tflops"] / (s.peak * s.world) if s.peak else None,
                    "padding_fraction": rates["padding_fraction"], "real_tokens": s.real_tokens, "epoch": epoch,
-                   **{f"distill_{k}": v for k, v in getattr(objective, "last", {}).items()}})
+                   **{f"distill_{k}": float(v) for k, v in getattr(objective, "last", {}).items()}})
     logger.info("step %d/%d: loss %.4f, lr %.2e, %.0f tokens/s", step, s.max_steps, loss,
                 s.history.rows[-1]["lr"], rates["tokens_per_s"])
 

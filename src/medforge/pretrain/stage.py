@@ -100,8 +100,10 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
     if frozen and is_sharded(accelerator):
         raise ConfigError("'pretrain.head_warmup_steps' needs unsharded parameters (DDP or one process), not "
                           "FSDP/DeepSpeed")
+    # fused: one kernel for the whole update on a GPU (not on the CPU, where it is not faster)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
-                                  betas=(cfg.adam_betas[0], cfg.adam_betas[1]), eps=cfg.adam_eps)
+                                  betas=(cfg.adam_betas[0], cfg.adam_betas[1]), eps=cfg.adam_eps,
+                                  fused=accelerator.device.type == "cuda")
     scheduler = get_linear_schedule_with_warmup(optimizer, cfg.warmup_steps, max_steps)
     if cfg.distill.teacher:
         objective.teacher.to(accelerator.device)
@@ -127,7 +129,8 @@ def set_up(cfg: PretrainConfig, ctx: StageContext, started: float) -> tuple[Sess
         optimizer=optimizer, scheduler=scheduler, streams=streams, feeds=feeds, validation=data["validation"],
         accum=accum,
         max_steps=max_steps, switch=switch, phase_flops=phase_flops, peak=peak_tflops(cfg.precision, cfg.peak_tflops),
-        frozen=frozen, started=started, step=state["step"], real_tokens=state["real_tokens"],
+        frozen=frozen, started=started, step=state["step"],
+        tokens=torch.tensor(float(state["real_tokens"]), dtype=torch.float64, device=accelerator.device),
         # training time and attempts add up over the attempts that led to the checkpoint resumed from
         earlier_wall=state.get("wall_time_s", 0.0), attempt=state.get("attempts", 0) + 1,
         history=History(ctx.out / "metrics.jsonl", state["step"], ctx.out / "tensorboard" if cfg.tensorboard else None)

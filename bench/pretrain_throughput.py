@@ -93,8 +93,8 @@ def main() -> None:
             batch = {k: batch[k].to(args.device).long() for k in ("input_ids", "attention_mask", "labels")}
             real += int(batch["attention_mask"].sum())
             with torch.autocast(args.device, dtype=torch.bfloat16, enabled=args.bf16):
-                loss = objective(**batch)
-            loss.backward()
+                total, count = objective(**batch)  # summed over the targets, and their number
+            (total / count.clamp(min=1)).backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         if args.device == "cuda":

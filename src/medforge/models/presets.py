@@ -78,20 +78,29 @@ def roberta_config(preset: str, tokenizer, seq_len: int):
     return model_config("roberta", preset, tokenizer, seq_len)
 
 
-def build_mlm(family: str, preset: str, tokenizer, seq_len: int, dropout: float = 0.1):
+def build_mlm(family: str, preset: str, tokenizer, seq_len: int, dropout: float = 0.1, attention: str = "sdpa"):
     """A freshly initialised masked LM of the family and size."""
     config = model_config(family, preset, tokenizer, seq_len, dropout)
-    return FAMILIES[family][1](config)
+    config._attn_implementation = attention
+    return _with_attention(lambda: FAMILIES[family][1](config), attention)
 
 
-def load_mlm(name_or_path: str, tokenizer, seq_len: int, report: dict | None = None):
+def _with_attention(make, attention: str):
+    try:
+        return make()
+    except ImportError as exc:  # FlashAttention-2 asked for but not installed (or no GPU)
+        raise ConfigError(f"'pretrain.model.attention' {attention} cannot be used here ({exc}); use sdpa") from None
+
+
+def load_mlm(name_or_path: str, tokenizer, seq_len: int, report: dict | None = None, attention: str = "sdpa"):
     """A pre-trained masked LM to continue training, checked against the tokenizer and sequence length.
 
     A checkpoint without a trained MLM head (a bare encoder such as all-MiniLM-L6-v2's ``BertModel``)
     gets a head that starts at the uniform distribution (``init_missing_head``), and ``report`` (if
     given) records which weights were missing."""
     try:
-        model, info = AutoModelForMaskedLM.from_pretrained(name_or_path, output_loading_info=True)
+        model, info = _with_attention(lambda: AutoModelForMaskedLM.from_pretrained(
+            name_or_path, output_loading_info=True, attn_implementation=attention), attention)
     except OSError as exc:
         raise ConfigError(f"cannot load a masked LM from {name_or_path!r}: {exc}") from None
     missing = untrained_head(model, info["missing_keys"])

@@ -14,6 +14,9 @@ class ModelConfig:
         "tiny", "Size preset: tiny (2x64), mini (4x256), small (4x512), base (12x768), large (24x1024).")
     dropout: float = opt(0.1, "Hidden and attention dropout of a new model or a distilled student (init_from "
                               "keeps the model's own).")
+    attention: Literal["sdpa", "flash_attention_2", "eager"] = opt(
+        "sdpa", "Attention kernel: PyTorch's scaled_dot_product_attention (fused on a GPU), FlashAttention-2 "
+                "(needs the flash-attn package and a GPU), or the eager reference.")
     init_from: str | None = opt(None, "Continual pre-training: start from this model folder or hub id (family "
                                       "and preset are then ignored). Set 'pretrain.tokenizer' to its tokenizer.")
 

@@ -45,7 +45,7 @@ def build_objective(cfg: PretrainConfig, tokenizer, report: dict) -> tuple[torch
 
 def build_model(cfg: PretrainConfig, tokenizer, report: dict):
     if cfg.model.init_from:
-        model = load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len, report)
+        model = load_mlm(paths.model_ref(cfg.model.init_from), tokenizer, cfg.seq_len, report, cfg.model.attention)
         missing = report.pop("missing_head")
         if missing:
             report["head"] = {"missing": missing, "head_warmup_steps": cfg.head_warmup_steps,
@@ -57,7 +57,8 @@ def build_model(cfg: PretrainConfig, tokenizer, report: dict):
                            f" and trains alone for {cfg.head_warmup_steps} steps" if cfg.head_warmup_steps
                            else "; consider pretrain.head_warmup_steps")
         return model, f"continued from {cfg.model.init_from}"
-    return build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len, cfg.model.dropout), \
+    return build_mlm(cfg.model.family, cfg.model.preset, tokenizer, cfg.seq_len, cfg.model.dropout,
+                     cfg.model.attention), \
         f"new {cfg.model.family}-{cfg.model.preset}"
 
 

@@ -30,8 +30,6 @@ def test_unknown_family_or_preset(tiny_tokenizer):
 
 
 def test_the_attention_kernel_is_chosen_and_an_unavailable_one_is_a_clear_error(tiny_tokenizer):
-
-
     assert build_mlm("roberta", "tiny", tiny_tokenizer, 32).config._attn_implementation == "sdpa"
     assert build_mlm("bert", "tiny", tiny_tokenizer, 32, attention="eager").config._attn_implementation == "eager"
     with pytest.raises(ConfigError, match="'pretrain.model.attention' flash_attention_2 cannot be used here"):

@@ -37,9 +37,10 @@ def word_starts(word_ids: list[int | None]) -> list[int]:
     return flags
 
 
-def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack") -> Dataset:
+def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack",
+                   workers: int = 1) -> Dataset:
     """One row per document: token ids (no special tokens), word-start flags and unit cuts, tokenized
-    in batches by ``datasets``."""
+    in batches by ``datasets`` in ``workers`` processes (rows come back in document order)."""
     docs = Dataset.from_parquet([str(p) for p in split_files(corpus_dir, split)], cache_dir=str(cache_dir))
     prepare = preprocessor(tokenizer)
     offsets = mode in ("sentence", "line")
@@ -47,8 +48,8 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
     def encode(batch):
         texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
         # corpus text is text: a literal "<s>" (HTML strike-through) or "<mask>" is spelled out, never a
-        # control token (a mid-sequence <pad> would be unattended, a </s> a fake document end)
-        # whole documents, cut into sequences later: the warning about the model's length does not apply
+        # control token (a mid-sequence <pad> would be unattended, a </s> a fake document end); whole
+        # documents, cut into sequences later: the warning about the model's length does not apply
         encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=offsets, split_special_tokens=True,
                             verbose=False)
         cuts = [unit_cuts(text, [a for a, _ in encoded["offset_mapping"][i]], mode) if offsets else [0]
@@ -56,7 +57,8 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
         return {"ids": encoded["input_ids"], "cuts": cuts,
                 "starts": [word_starts(encoded.word_ids(i)) for i in range(len(texts))]}
 
-    return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}")
+    return docs.map(encode, batched=True, remove_columns=docs.column_names, desc=f"tokenize {split}",
+                    num_proc=workers if workers > 1 and len(docs) >= workers else None)
 
 
 def _stats(n_docs: int, doc_tokens: int, n_seq: int, real: int, seq_len: int) -> dict:
@@ -75,7 +77,7 @@ def packing_fingerprint(corpus_dir: Path, split: str, tokenizer, seq_len: int, m
 
 
 def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path,
-                 mode: str = "pack") -> tuple[Dataset, dict]:
+                 mode: str = "pack", workers: int = 1) -> tuple[Dataset, dict]:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats.
 
     A finished build with the same fingerprint is reused: a resumed or time-budget-restarted run does not
@@ -92,7 +94,7 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
         return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
             _stats(0, 0, 0, 0, seq_len)
     cache = out_dir / f".cache-{split}"
-    tokenized = tokenize_split(corpus_dir, split, tokenizer, cache, mode)
+    tokenized = tokenize_split(corpus_dir, split, tokenizer, cache, mode, workers)
     n_docs = len(tokenized)
     doc_tokens = sum(len(ids) for ids in tokenized["ids"])
 

@@ -98,3 +98,12 @@ def test_a_finished_build_is_reused_and_a_changed_one_rebuilt(tmp_path, tiny_tok
         raise RuntimeError("a torn marker was trusted")
     except AssertionError as err:
         assert "tokenized again" in str(err)
+
+
+def test_two_packing_workers_give_the_same_sequences_as_one(tmp_path, tiny_tokenizer, sample_texts):
+    corpus = _corpus(tmp_path, sample_texts[:200])
+    one, stats_one = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "one", "sentence")
+    two, stats_two = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "two", "sentence", workers=2)
+    assert stats_one == stats_two
+    for column in ("input_ids", "starts", "n_real"):
+        assert one[column] == two[column]

@@ -11,6 +11,7 @@ epochs of the loop.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -42,11 +43,8 @@ class Feed:
     workers are."""
 
     def __init__(self, stream: BatchStream, workers: int = 0, prefetch: int = 4, pin_memory: bool = False):
-        self.stream, self.workers = stream, workers
-        if workers:
-            self._iter = iter(DataLoader(BatchDataset(stream, stream.position), batch_size=None, shuffle=False,
-                                         num_workers=workers, prefetch_factor=prefetch, pin_memory=pin_memory,
-                                         persistent_workers=True, generator=torch.Generator()))
+        self.stream, self.workers, self.prefetch, self.pin_memory = stream, workers, prefetch, pin_memory
+        self._iter: Any = None  # workers start on the first batch asked for (the long phase's after the short)
 
     def __iter__(self):
         return self
@@ -54,6 +52,11 @@ class Feed:
     def __next__(self) -> dict:
         if not self.workers:
             return next(self.stream)
+        if self._iter is None:
+            self._iter = iter(DataLoader(BatchDataset(self.stream, self.stream.position), batch_size=None,
+                                         shuffle=False, num_workers=self.workers, prefetch_factor=self.prefetch,
+                                         pin_memory=self.pin_memory, persistent_workers=True,
+                                         generator=torch.Generator()))
         batch = next(self._iter)
         self.stream.position += self.stream.global_batch
         return batch

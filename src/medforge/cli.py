@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(stage.name, help=stage.help, description=stage.help + STAGE_ALSO.get(stage.name, ""),
                            formatter_class=fmt, epilog=pipeline.describe_stage(stage))
         stage_args(p)
+        if stage.name == "prepare":
+            p.add_argument("--ray", metavar="ADDRESS", help="run the per-file and per-band tasks on a Ray cluster "
+                           "('auto' or HEAD:PORT); the same output as one process (sets prepare.ray)")
+            p.add_argument("--part", metavar="I/N", help="process only part I of N of the input files (0-based), "
+                           "e.g. a SLURM array task's share, and stop; a last run without --part (with "
+                           "prepare.engine=tasks) reuses every part and writes the corpus")
         p.set_defaults(func=lambda args, name=stage.name: _stage(args, name))
 
     from medforge.evaluate.commands import add_parsers
@@ -183,7 +189,11 @@ def _convert_fairseq(args) -> int:
 
 def _stage(args, name: str | None) -> int:
     pipeline = _pipeline()
+    if getattr(args, "ray", None):
+        args.overrides = [*args.overrides, f"prepare.ray={args.ray}"]
     cfg = pipeline.load(args.config, args.overrides, getattr(args, "profile", None))
+    if getattr(args, "part", None):
+        return _prepare_part(cfg, args.part)
     status = pipeline.run(cfg, only=None if name is None else [name], force=args.force)
     if not log.is_main_process():
         return 0
@@ -192,6 +202,21 @@ def _stage(args, name: str | None) -> int:
         print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "
               f"\"The patient was treated with <mask>.\")")
     print(" ".join(f"{stage}={state}" for stage, state in status.items()))
+    return 0
+
+
+def _prepare_part(cfg, part: str) -> int:
+    from medforge.corpus.engine import run_part
+    from medforge.errors import ConfigError
+
+    try:
+        index, count = (int(x) for x in part.split("/"))
+    except ValueError:
+        raise ConfigError(f"--part {part}: expected I/N, e.g. 0/16 for the first of 16 parts") from None
+    cfg.prepare.validate("section 'prepare' of the pipeline file")
+    done = run_part(cfg.prepare, cfg.run_dir, index, count)
+    print(f"part {index}/{count}: {done['files']} files, {done['documents']} documents in {done['seconds']} s "
+          f"-> {done['work']}")
     return 0
 
 

@@ -73,10 +73,16 @@ class PrepareConfig:
                                   "resumes.")
     workers: int = opt(1, "Processes that normalise, screen and hash documents (the order of the output does "
                           "not depend on it).")
+    engine: Literal["stream", "tasks"] = opt(
+        "stream", "stream: one pass, documents processed in 'workers' processes, duplicate indexes in memory. "
+                  "tasks: one task per input file, then one per LSH band, then the decisions in the global order "
+                  "(the same output; what 'ray' and SLURM array parts run, resumable per file).")
+    ray: str = opt("", "Address of a running Ray cluster ('auto', 'HEAD:6379'): run the task engine's tasks on its "
+                       "nodes (the 'ray' extra; every node needs medforge and the input files at the same paths).")
     examples: int = opt(5, "Masked PII examples and removed duplicate clusters listed per source in the report.")
     resume: bool = opt(True, "Resume an interrupted run with the same config from its last finished shard.")
 
-    operational = ("resume", "workers")
+    operational = ("resume", "workers", "engine", "ray")
 
     def all_sources(self) -> list[SourceConfig]:
         shorthand = [SourceConfig(name=str(p), paths=[p], text_field=self.text_field) for p in self.inputs]

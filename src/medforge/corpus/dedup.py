@@ -135,6 +135,7 @@ class Dedup:
         self.near_refs: list[int] = []  # near index -> kept document index (texts shorter than a shingle have none)
         self.refs: list[Ref] = []
         self._new: list[tuple[bytes, bytes, np.ndarray | None]] = []
+        self.current = -1  # the global number of the document being decided
 
     def exact_duplicate(self, *keys: bytes) -> int | None:
         """The kept document one of these keys (the text's, its redacted form's) repeats, if any."""
@@ -153,11 +154,22 @@ class Dedup:
         if index is not None:
             return "exact", index, 1.0
         if self.near is not None and signature is not None:
-            found = self.near.check(signature)
+            found = self.near_match(signature)
             if found:
-                return "near", self.near_refs[found[0]], found[1]
+                return "near", found[0], found[1]
         self.remember(key, signature, ref, redacted_key)
         return None
+
+    def near_match(self, signature: np.ndarray) -> tuple[int, float] | None:
+        """(index of the kept document this signature repeats most closely, similarity), or None."""
+        assert self.near is not None
+        found = self.near.check(signature)
+        return (self.near_refs[found[0]], found[1]) if found else None
+
+    def near_add(self, signature: np.ndarray, index: int) -> None:
+        assert self.near is not None
+        self.near.add(signature)
+        self.near_refs.append(index)
 
     def remember(self, key: bytes, signature: np.ndarray | None, ref: Ref, redacted_key: bytes = b"") -> None:
         index = len(self.refs)
@@ -166,8 +178,7 @@ class Dedup:
         if redacted_key:
             self.exact.setdefault(redacted_key, index)
         if self.near is not None and signature is not None:
-            self.near.add(signature)
-            self.near_refs.append(index)
+            self.near_add(signature, index)
         self._new.append((key, redacted_key, signature))
 
     def save(self, path: Path) -> None:

@@ -158,6 +158,10 @@ def run(cfg: PrepareConfig, ctx: StageContext) -> dict:
     for source in sources:  # fail on a missing file before writing anything
         for pattern in source.paths:
             expand(paths.resolve(pattern))
+    if cfg.ray or cfg.engine == "tasks":
+        from medforge.corpus.engine import run_tasks
+
+        return run_tasks(cfg, ctx, sources)
     dedup = Dedup(cfg)
     shards = Shards(ctx.out, cfg)
     markers = shards.finished() if cfg.resume else []
@@ -182,18 +186,25 @@ def run(cfg: PrepareConfig, ctx: StageContext) -> dict:
         if batch:
             yield batch
 
+    write(cfg, ctx.seed, _processed(cfg, stream(), dedup), dedup, shards, skip)
+    return finish(cfg, ctx, sources, shards, reader_counts)
+
+
+def write(cfg: PrepareConfig, seed: int, batches: Iterator[tuple[list, list[Processed]]], dedup: Dedup,
+          shards: Shards, skip: int = 0) -> None:
+    """Decide every processed document in the global order and write the shards (both engines)."""
     position = skip
     progress = bar(desc="prepare", unit=" docs", initial=skip)
-    for batch, processed in _processed(cfg, stream(), dedup):
-        for (source, file, line, _), doc in zip(batch, processed):
+    for batch, processed in batches:
+        for (source, file, line, *_), doc in zip(batch, processed):
+            dedup.current = position  # the document's global number (the task engine's pairs use it)
             position += 1
-            _decide(cfg, ctx.seed, source, (source.label, file, line), doc, dedup, shards)
+            _decide(cfg, seed, source, (source.label, file, line), doc, dedup, shards)
             if position % cfg.shard_docs == 0:
                 shards.close(dedup, position)
         progress.update(len(batch))
     progress.close()
     shards.close(dedup, position)
-    return _finish(cfg, ctx, sources, shards, reader_counts)
 
 
 def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: Processed, dedup: Dedup,
@@ -240,7 +251,7 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
     tally.counts["pii_documents_kept"] += bool(doc.pii) and cfg.pii_policy == "report"
 
 
-def _finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards, reader_counts: dict) -> dict:
+def finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards, reader_counts: dict) -> dict:
     totals: dict[str, Tally] = {s.label: Tally() for s in sources}
     rows: Counter = Counter()
     for marker in shards.finished():

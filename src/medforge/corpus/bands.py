@@ -1,0 +1,134 @@
+"""Near-duplicate candidates for the task engine: LSH banding as a shuffle by band key, one task per band.
+
+A band task reads its band's slice of every unit's signatures, groups documents whose slices are equal
+(the same buckets as ``NearDuplicates``, keyed by the bytes rather than a per-process hash), and
+verifies every pair of a bucket on the whole signature. What comes back is every pair (later, earlier,
+similarity) at or above the threshold; which document of a pair is kept is decided afterwards, in the
+global order, exactly as the streaming engine decides it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from medforge.corpus import units
+from medforge.corpus.config import PrepareConfig
+from medforge.corpus.dedup import Dedup
+
+
+def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: int, threshold: float) -> str:
+    """Pairs of documents sharing this band's bucket with similarity >= threshold, saved to
+    ``work/band-BBB.npz`` as global document numbers (``later`` > ``earlier``); returns the path."""
+    folder = Path(work)
+    out = folder / f"band-{band:03d}.npz"
+    slices, gids, offset = [], [], 0
+    for index, size in unit_sizes:
+        if size:
+            has = np.flatnonzero(units.has_signature(folder, index))
+            sigs = units.signatures(folder, index)
+            slices.append(np.ascontiguousarray(sigs[has, band * rows:(band + 1) * rows]))
+            gids.append(has + offset)
+        offset += size
+    later, earlier, similarity = [], [], []
+    if slices:
+        keys = np.concatenate(slices)
+        ids = np.concatenate(gids)
+        _, bucket = np.unique(keys.view(np.dtype((np.void, rows * 4))).ravel(), return_inverse=True)
+        order = np.lexsort((ids, bucket))
+        bucket, ids = bucket[order], ids[order]
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        sizes = np.diff(np.r_[starts, len(bucket)])
+        shared = [ids[a:a + n] for a, n in zip(starts[sizes > 1], sizes[sizes > 1])]
+        if shared:
+            wanted = np.unique(np.concatenate(shared))
+            full = _gather(folder, unit_sizes, wanted)
+            for members in shared:
+                found = _verify(full[np.searchsorted(wanted, members)], members, band, rows, threshold)
+                later += found[0]
+                earlier += found[1]
+                similarity += found[2]
+            later, earlier, similarity = (np.concatenate(x) if x else [] for x in (later, earlier, similarity))
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, later=np.asarray(later, dtype=np.int64), earlier=np.asarray(earlier, dtype=np.int64),
+             similarity=np.asarray(similarity, dtype=np.float64))
+    os.replace(tmp, out)
+    return str(out)
+
+
+def _verify(sigs: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
+            budget: int = 1 << 26) -> tuple[list, list, list]:
+    """The pairs of one bucket (members ascending) at or above the threshold, each reported by the first band
+    the two documents share only (so no pair is verified into the output twice). Later members are compared
+    with every earlier one in blocks of about ``budget`` bytes: a bucket of a few thousand near copies of a
+    short text holds millions of pairs."""
+    n, width = sigs.shape
+    block = max(1, budget // max(n * width, 1))
+    later, earlier, similarity = [], [], []
+    for start in range(1, n, block):
+        stop = min(start + block, n)
+        equal = sigs[start:stop, None, :] == sigs[None, :stop, :]  # (block, stop, width)
+        sim = equal.mean(axis=2)
+        first_here = ~equal[:, :, :band * rows].reshape(stop - start, stop, band, rows).all(axis=3).any(axis=2)
+        older = np.arange(stop)[None, :] < np.arange(start, stop)[:, None]
+        a, b = np.nonzero(older & first_here & (sim >= threshold))
+        later.append(members[start + a])
+        earlier.append(members[b])
+        similarity.append(sim[a, b])
+    return later, earlier, similarity
+
+
+def _gather(folder: Path, unit_sizes: list[tuple[int, int]], wanted: np.ndarray) -> np.ndarray:
+    """The full signatures of the documents ``wanted`` (sorted global numbers), in that order."""
+    parts, offset = [], 0
+    for index, size in unit_sizes:
+        inside = wanted[(wanted >= offset) & (wanted < offset + size)]
+        if len(inside):
+            parts.append(np.asarray(units.signatures(folder, index)[inside - offset]))
+        offset += size
+    return np.concatenate(parts)
+
+
+def near_pairs(paths: list[str]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Every verified pair of every band, once: later document -> (earlier documents, similarities)."""
+    later, earlier, similarity = [], [], []
+    for path in paths:
+        with np.load(path, allow_pickle=False) as band:
+            later.append(band["later"])
+            earlier.append(band["earlier"])
+            similarity.append(band["similarity"])
+    if not later:
+        return {}
+    j, i, s = np.concatenate(later), np.concatenate(earlier), np.concatenate(similarity)
+    _, first = np.unique(np.stack([j, i], axis=1), axis=0, return_index=True)
+    j, i, s = j[first], i[first], s[first]  # sorted by (later, earlier)
+    cuts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+    ends = np.r_[cuts[1:], len(j)]
+    return {int(j[a]): (i[a:b], s[a:b]) for a, b in zip(cuts, ends)}
+
+
+class PairedDedup(Dedup):
+    """``Dedup`` whose near-duplicate lookups read the verified pairs instead of an LSH index: the same
+    answer (the most similar kept document at or above the threshold, the earliest among equals) for
+    the document the caller says it is deciding (``current``, its global number)."""
+
+    def __init__(self, cfg: PrepareConfig, pairs: dict[int, tuple[np.ndarray, np.ndarray]]):
+        super().__init__(cfg)
+        self.pairs = pairs
+        self.earlier = {int(g) for earlier, _ in pairs.values() for g in earlier}
+        self.kept: dict[int, int] = {}  # global number -> kept index, for the earlier documents of pairs
+
+    def near_match(self, signature: np.ndarray) -> tuple[int, float] | None:
+        best: tuple[int, float] | None = None
+        earlier, similarity = self.pairs.get(self.current, ((), ()))
+        for g, s in zip(earlier, similarity):  # earlier documents ascending, so kept indices ascending
+            index = self.kept.get(int(g))
+            if index is not None and (best is None or s > best[1]):
+                best = (index, float(s))
+        return best
+
+    def near_add(self, signature: np.ndarray, index: int) -> None:
+        if self.current in self.earlier:
+            self.kept[self.current] = index

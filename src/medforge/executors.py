@@ -1,0 +1,81 @@
+"""Where tasks run: in this process, in local worker processes, or on a Ray cluster (corpus preparation's
+task engine, tokenizing for packing).
+
+Every task is a module-level function of plain arguments that writes its result under the shared work
+folder and returns a small summary, so the three differ only in where the call happens. Results come
+back in call order whatever order the tasks finish in.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from medforge.errors import ConfigError, MedforgeError
+
+RAY_EXTRA = "pip install 'medforge[ray]' (or pip install ray) on the driver and on every node"
+
+
+class Local:
+    def __init__(self, workers: int = 1):
+        self.workers = workers
+        self.where = "this process" if workers == 1 else f"{workers} local processes"
+        self.nodes_used = {"local"}
+
+    def map(self, fn: Callable, calls: Sequence[tuple], desc: str = "") -> list[Any]:
+        if self.workers == 1 or len(calls) < 2:
+            return [fn(*call) for call in calls]
+        with multiprocessing.get_context("spawn").Pool(min(self.workers, len(calls))) as pool:
+            return pool.starmap(fn, calls, chunksize=1)
+
+    def close(self) -> None:
+        pass
+
+
+class RayCluster:
+    """Tasks spread over the nodes of a running cluster (``ray start --head`` and ``ray start --address``).
+    A task whose worker or node dies is run again elsewhere (``max_retries``); tasks write their files
+    under a temporary name and rename them, so a rerun neither duplicates nor loses a document."""
+
+    def __init__(self, address: str, max_retries: int = 5, setting: str = "prepare.ray"):
+        try:
+            import ray
+        except ImportError as exc:
+            raise ConfigError(f"'{setting}' ({address}) needs Ray, which is not installed: {RAY_EXTRA}") from exc
+        self.ray = ray
+        self.max_retries = max_retries
+        if not ray.is_initialized():
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        self.where = f"Ray cluster at {address}: {len(nodes)} nodes, {cpus} CPUs"
+        self.nodes_used: set[str] = set()
+
+    def map(self, fn: Callable, calls: Sequence[tuple], desc: str = "") -> list[Any]:
+        ray = self.ray
+        remote = ray.remote(num_cpus=1, max_retries=self.max_retries, scheduling_strategy="SPREAD")(_on_node)
+        refs = [remote.remote(fn, *call) for call in calls]
+        try:
+            done = ray.get(refs)
+            self.nodes_used.update(node for node, _ in done)
+            return [result for _, result in done]
+        except ray.exceptions.RayTaskError as exc:  # the task's own error, e.g. a damaged input file
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, MedforgeError):
+                raise cause from None
+            raise
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def _on_node(fn: Callable, *args) -> tuple[str, Any]:
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), fn(*args)
+
+
+def make(workers: int, ray_address: str, setting: str = "prepare.ray") -> Local | RayCluster:
+    return RayCluster(ray_address, setting=setting) if ray_address else Local(workers)

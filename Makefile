@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,ja,carbon,tb,search,onnx]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,ja,carbon,tb,search,onnx,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

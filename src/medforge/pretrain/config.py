@@ -59,6 +59,8 @@ class PretrainConfig:
     pack_workers: int = opt(1, "Processes that tokenize the corpus for packing (datasets' num_proc); the packed "
                                "sequences are the same whatever the number. The fast tokenizer already batches "
                                "over threads: on 2 cores 2 processes gained nothing (6 MB: 0.86-0.93x).")
+    pack_ray: str = opt("", "Address of a running Ray cluster ('auto', 'HEAD:6379'): tokenize for packing with one "
+                            "task per corpus shard file on its nodes (the 'ray' extra); the same sequences.")
     data_workers: int = opt(-1, "DataLoader worker processes that build (and mask) batches ahead of the training "
                                 "loop, per training process; -1: a quarter of the cores, at most 8 (none on 2). "
                                 "The batches are the same whatever the number.")
@@ -107,7 +109,7 @@ class PretrainConfig:
                                   "otherwise MFU is not reported (achieved TFLOP/s always is).")
 
     # how to run, not what to compute: changing these does not make the stage's output stale
-    operational = ("resume", "max_minutes", "carbon_country", "tensorboard", "data_workers", "pack_workers")
+    operational = ("resume", "max_minutes", "carbon_country", "tensorboard", "data_workers", "pack_workers", "pack_ray")
 
     def validate(self, source: str) -> None:
         if self.pack_workers < 1:

@@ -223,7 +223,7 @@ def packed_data(cfg: PretrainConfig, ctx, tokenizer, accelerator) -> dict:
     if accelerator.is_main_process:
         for name, (length, folder, split) in jobs.items():
             data[name], data[f"{name}_stats"] = build_packed(corpus, split, tokenizer, length, ctx.out / folder,
-                                                             cfg.packing, cfg.pack_workers)
+                                                             cfg.packing, cfg.pack_workers, cfg.pack_ray)
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         for name, (length, folder, split) in jobs.items():

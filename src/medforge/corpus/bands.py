@@ -32,7 +32,9 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
             slices.append(np.ascontiguousarray(sigs[has, band * rows:(band + 1) * rows]))
             gids.append(has + offset)
         offset += size
-    later, earlier, similarity = [], [], []
+    later: list[np.ndarray] = []
+    earlier: list[np.ndarray] = []
+    similarity: list[np.ndarray] = []
     if slices:
         keys = np.concatenate(slices)
         ids = np.concatenate(gids)
@@ -50,10 +52,13 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
-            later, earlier, similarity = (np.concatenate(x) if x else [] for x in (later, earlier, similarity))
+
+    def joined(parts: list[np.ndarray], dtype) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, later=np.asarray(later, dtype=np.int64), earlier=np.asarray(earlier, dtype=np.int64),
-             similarity=np.asarray(similarity, dtype=np.float64))
+    np.savez(tmp, later=joined(later, np.int64), earlier=joined(earlier, np.int64),
+             similarity=joined(similarity, np.float64))
     os.replace(tmp, out)
     return str(out)
 

@@ -19,8 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from medforge import log, paths
-from medforge import executors
+from medforge import executors, log, paths
 from medforge.corpus import units
 from medforge.corpus.bands import PairedDedup, band_edges, near_pairs
 from medforge.corpus.config import PrepareConfig, SourceConfig
@@ -101,12 +100,13 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
     shards = Shards(ctx.out, cfg)
     write(cfg, ctx.seed, _batches(work, todo), dedup, shards)
     summary = finish(cfg, ctx, sources, shards, reader_counts)
-    logger.info("task engine: files %.1f s, bands %.1f s, decisions and shards %.1f s", t1 - t0, t2 - t1,
-                time.perf_counter() - t2)
+    seconds = {"files": round(t1 - t0, 2), "bands": round(t2 - t1, 2),
+               "decisions_and_shards": round(time.perf_counter() - t2, 2)}
+    logger.info("task engine: %s", ", ".join(f"{k} {v} s" for k, v in seconds.items()))
     shutil.rmtree(work, ignore_errors=True)
     return {**summary, "engine": {"where": executor.where, "files": len(todo), "files_reused": reused,
-                                  "near_pairs": len(pairs),
-                                  "nodes_used": len(executor.nodes_used)}}
+                                  "near_pairs": len(pairs), "nodes_used": len(executor.nodes_used),
+                                  "seconds": seconds}}
 
 
 def _batches(work: Path, todo: list[units.Unit]) -> Iterator[tuple[list, list]]:

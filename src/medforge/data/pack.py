@@ -94,7 +94,7 @@ def tokenized_docs(files: list[str], batch: int = 1000) -> Iterator[tuple[list[i
 TOKENIZED = pa.schema([("ids", pa.list_(pa.int32())), ("cuts", pa.list_(pa.int32())), ("starts", pa.list_(pa.int8()))])
 
 
-def tokenize_file(path: str, encode: Encoder, out: str, batch: int = 1000) -> str:
+def tokenize_file(path: str, encode: Encoder, out: str, batch: int = 256) -> str:
     """One shard file tokenized to ``out`` (renamed into place when complete, so a rerun task is harmless)."""
     tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")
     with pq.ParquetWriter(tmp, TOKENIZED) as writer:

@@ -56,9 +56,10 @@ class PretrainConfig:
                 "sentence: whole sentences (RoBERTa's FULL-SENTENCES); line: one line per sequence. None drops "
                 "a token; the padding fraction is recorded.")
     batch_size: int = opt(16, "Sequences per device per step.")
-    pack_workers: int = opt(1, "Processes that tokenize the corpus for packing (datasets' num_proc); the packed "
-                               "sequences are the same whatever the number. The fast tokenizer already batches "
-                               "over threads: on 2 cores 2 processes gained nothing (6 MB: 0.86-0.93x).")
+    pack_workers: int = opt(1, "Processes that tokenize the corpus for packing, one corpus shard file each (a "
+                               "corpus of one shard uses one); the packed sequences are the same whatever the "
+                               "number. The fast tokenizer already batches over threads: on 2 cores 2 processes "
+                               "gained little (bench/prepare_scale.py).")
     pack_ray: str = opt("", "Address of a running Ray cluster ('auto', 'HEAD:6379'): tokenize for packing with one "
                             "task per corpus shard file on its nodes (the 'ray' extra); the same sequences.")
     data_workers: int = opt(-1, "DataLoader worker processes that build (and mask) batches ahead of the training "

@@ -42,11 +42,12 @@ def _against(folder: Path, base: str, other: str, entry: dict, other_entry: dict
                                 "evaluation into an empty folder")
         preds_a.append(a)
         preds_b.append(b)
-    # the label set the runs were scored on (frozen from train)
-    labels = json.loads((folder / base / f"seed-{shared[0]}" / "results.json").read_text(encoding="utf-8"))["labels"]
+    # the label set the runs were scored on (frozen from train), and the label left out of F1
+    results = json.loads((folder / base / f"seed-{shared[0]}" / "results.json").read_text(encoding="utf-8"))
+    labels, negative = results["labels"], results["settings"]["task"].get("negative_label", "")
     headline = entry["headline"]
     return {"model": other, "baseline": base, "seeds": shared, "metric": headline,
-            "bootstrap": kind.call("bootstrap")(gold, preds_a, preds_b, labels, headline),
+            "bootstrap": kind.call("bootstrap")(gold, preds_a, preds_b, labels, headline, kind, negative),
             "permutation": permutation_test(entry["test"][headline]["values"],
                                             other_entry["test"][headline]["values"])}
 
@@ -62,26 +63,19 @@ def label_predictions(folder: Path) -> tuple[list, list]:
     return [tuple(r["gold"]) for r in rows], [tuple(r["pred"]) for r in rows]
 
 
-def bootstrap_ner(gold: list, preds_a: list, preds_b: list, labels: list[str], metric: str) -> dict:
+def bootstrap_ner(gold: list, preds_a: list, preds_b: list, labels: list[str], metric: str, kind=None,
+                  negative: str = "") -> dict:
     """Strict entity F1, from per-sentence counts (fast: no seqeval call per resample)."""
     return paired_bootstrap(gold, preds_a, preds_b)
 
 
-def bootstrap_labels(gold: list, preds_a: list, preds_b: list, labels: list[str], metric: str) -> dict:
-    """Single-label classification: the task's headline metric on each resample."""
-    from medforge.tasks.metrics import classification_scores
+def bootstrap_labels(gold: list, preds_a: list, preds_b: list, labels: list[str], metric: str, kind,
+                     negative: str = "") -> dict:
+    """Labelled kinds (and scored pairs): the task's headline metric, computed by the kind's scorer, on each
+    resample of the test examples."""
+    scorer = kind.call("scorer")
 
     def score(pred: list, indices) -> float:
-        return classification_scores([gold[i][0] for i in indices], [pred[i][0] for i in indices], labels)[metric]
-
-    return paired_bootstrap_metric(score, preds_a, preds_b, len(gold))
-
-
-def bootstrap_multilabel(gold: list, preds_a: list, preds_b: list, labels: list[str], metric: str) -> dict:
-    """Multi-label classification: the task's headline metric on each resample."""
-    from medforge.tasks.metrics import multilabel_scores
-
-    def score(pred: list, indices) -> float:
-        return multilabel_scores([gold[i] for i in indices], [pred[i] for i in indices], labels)[metric]
+        return scorer([gold[i] for i in indices], [pred[i] for i in indices], labels, negative)[metric]
 
     return paired_bootstrap_metric(score, preds_a, preds_b, len(gold))

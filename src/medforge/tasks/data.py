@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from medforge.corpus.split import split_score
 from medforge.errors import InputError
 from medforge.tasks.brat import read_brat
-from medforge.tasks.classification import ClsFile, read_examples
+from medforge.tasks.classification import ClsFile, Extra, read_examples
 from medforge.tasks.conll import NerFile, read_conll
 from medforge.tasks.hub import read_hub_examples, read_hub_ner
 from medforge.tasks.kinds import kind_of
@@ -110,14 +110,25 @@ class ClsData(TaskData):
         return Counter(label for e in self.splits[split].examples for label in e.labels)
 
     def summary(self) -> dict:
-        return {split: {"file": str(f.path), "examples": len(f.examples),
-                        "labels": dict(sorted(self.label_counts(split).items())),
-                        "without_label": sum(not e.labels for e in f.examples), "dropped": f.dropped}
-                for split, f in self.splits.items()}
+        out = {}
+        for split, f in self.splits.items():
+            out[split] = {"file": str(f.path), "examples": len(f.examples),
+                          "labels": dict(sorted(self.label_counts(split).items())),
+                          "without_label": sum(not e.labels for e in f.examples), "dropped": f.dropped}
+            values = [e.value for e in f.examples if e.value is not None]
+            if values:  # a similarity task's gold scores
+                out[split] = {**out[split], "score_range": [min(values), max(values)], "without_label": 0}
+        return out
 
 
 def read_task(spec: TaskSpec) -> NerData | ClsData:
     return kind_of(spec.type).call("reader")(spec)
+
+
+def extra_of(spec: TaskSpec) -> Extra:
+    kind = kind_of(spec.type)
+    return Extra(pair_column=spec.text_pair_column if kind.pair else "", numeric=kind.regression,
+                 offsets=tuple(spec.entity_offsets), markers=tuple(spec.entity_markers))
 
 
 def read_cls_task(spec: TaskSpec) -> ClsData:
@@ -127,7 +138,7 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
         if path is not None:
             splits[split] = read_hub_examples(spec, split) if spec.format == "hub" else \
                 read_examples(path, spec.format, spec.text_column, spec.label_column, kind_of(spec.type).multilabel,
-                              spec.label_separator)
+                              spec.label_separator, extra_of(spec))
     if "dev" not in splits:
         train = splits["train"]
         kept, dev = hold_out(train.examples, lambda e: e.text, spec.dev_fraction, train.path)
@@ -135,8 +146,9 @@ def read_cls_task(spec: TaskSpec) -> ClsData:
         splits["train"] = ClsFile(train.path, kept, train.dropped)
         notes.append(f"no dev file: {len(dev)} of {len(train.examples)} train examples held out as validation")
     for f in splits.values():
-        if f.dropped.get("empty_text"):
-            notes.append(f"{f.path}: {f.dropped['empty_text']} rows with an empty text dropped")
+        for reason, n in f.dropped.items():
+            if n:
+                notes.append(f"{f.path}: {n} rows dropped: {reason.replace('_', ' ')}")
     data = ClsData(spec, {s: splits[s] for s in SPLITS}, notes)
     data.note_unseen(kind_of(spec.type).unseen)
     return data

@@ -69,5 +69,7 @@ def read_hub_examples(spec, split: str) -> ClsFile:
                 label = [names[x] for x in label] if isinstance(label, list) else names[label]
             yield number, {**row, spec.label_column: label} if spec.label_column in row else row
 
+    from medforge.tasks.data import extra_of
+
     return examples_from_rows(where, rows(), spec.text_column, spec.label_column, kind_of(spec.type).multilabel,
-                              spec.label_separator)
+                              spec.label_separator, extra_of(spec))

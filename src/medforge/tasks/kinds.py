@@ -24,10 +24,13 @@ class TaskKind:
     reader: str  # (TaskSpec) -> task data
     finetune: str  # (model path, data, hp, seed, out, settings) -> (results, model, tokenizer)
     predictions: str  # (run folder) -> (gold, predictions) on test
-    bootstrap: str  # (gold, predictions per seed of a, of b, labels, metric) -> paired bootstrap result
+    bootstrap: str  # (gold, predictions per seed of a, of b, labels, metric, kind, negative) -> paired bootstrap
     describe_split: Callable[[dict], str]  # a split's summary (``tasks validate``) in one line
     multilabel: bool = False
     unseen: str = ""  # what happens to a dev/test label absent from train
+    scorer: str = ""  # labelled kinds: (gold, predictions, labels, spec) -> scores
+    pair: bool = False  # two texts per example
+    regression: bool = False  # one number per example instead of labels
 
     def call(self, role: str) -> Callable:
         """The function registered for ``role`` (reader, finetune, predictions, bootstrap)."""
@@ -48,10 +51,17 @@ def _labelled_split(s: dict) -> str:
     return f"{s['examples']} examples ({s['without_label']} without a label); labels: {counts}"
 
 
+def _scored_split(s: dict) -> str:
+    low, high = s["score_range"]
+    return f"{s['examples']} pairs, scores {low:g} to {high:g}"
+
+
 _LABELS: dict[str, Any] = {"reader": "medforge.tasks.data:read_cls_task",
            "finetune": "medforge.evaluate.classify:finetune_classification",
            "predictions": "medforge.evaluate.compare:label_predictions", "formats": ("tsv", "csv", "jsonl", "hub"),
-           "pipeline_task": "text-classification", "describe_split": _labelled_split}
+           "pipeline_task": "text-classification", "describe_split": _labelled_split,
+           "bootstrap": "medforge.evaluate.compare:bootstrap_labels",
+           "scorer": "medforge.tasks.metrics:single_label_scores"}
 
 KINDS: dict[str, TaskKind] = {
     "ner": TaskKind(
@@ -64,12 +74,24 @@ KINDS: dict[str, TaskKind] = {
         unseen="they count as missed"),
     "classification": TaskKind(
         "classification", metrics=(("macro_f1", "macro F1"), ("micro_f1", "micro F1"), ("accuracy", "accuracy")),
-        headlines=("macro_f1", "micro_f1", "accuracy"), unseen="scored as errors",
-        bootstrap="medforge.evaluate.compare:bootstrap_labels", **_LABELS),
+        headlines=("macro_f1", "micro_f1", "accuracy"), unseen="scored as errors", **_LABELS),
     "multilabel": TaskKind(
         "multilabel", metrics=(("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "exact match")),
         headlines=("micro_f1", "macro_f1"), multilabel=True, unseen="left out of the label matrix, so not scored",
-        bootstrap="medforge.evaluate.compare:bootstrap_multilabel", **_LABELS),
+        **{**_LABELS, "scorer": "medforge.tasks.metrics:multi_label_scores"}),
+    # BLURB scores ChemProt and DDI by micro F1 over the relation labels, the negative class left out
+    "relation": TaskKind(
+        "relation", metrics=(("micro_f1", "micro F1"), ("macro_f1", "macro F1"), ("accuracy", "accuracy")),
+        headlines=("micro_f1", "macro_f1", "accuracy"), unseen="scored as errors", **_LABELS),
+    # PubMedQA: accuracy and macro F1 over yes / no / maybe
+    "qa": TaskKind(
+        "qa", metrics=(("accuracy", "accuracy"), ("macro_f1", "macro F1")), headlines=("accuracy", "macro_f1"),
+        unseen="scored as errors", pair=True, **_LABELS),
+    # BIOSSES: Pearson correlation of predicted and gold similarity scores
+    "similarity": TaskKind(
+        "similarity", metrics=(("pearson", "Pearson r"), ("spearman", "Spearman ρ")), headlines=("pearson", "spearman"),
+        pair=True, regression=True,
+        **{**_LABELS, "describe_split": _scored_split, "scorer": "medforge.tasks.metrics:score_scores"}),
 }
 
 

@@ -41,16 +41,29 @@ def ner_scores(gold: list[list[str]], pred: list[list[str]]) -> dict:
     }
 
 
-def classification_scores(gold: list[str], pred: list[str], labels: list[str]) -> dict:
-    """Single-label: accuracy, macro and micro F1 over the train label set, and F1 per label."""
+def classification_scores(gold: list[str], pred: list[str], labels: list[str], negative: str = "") -> dict:
+    """Single-label: accuracy, macro and micro F1 over the train label set (without the ``negative`` label,
+    as relation extraction is scored), and F1 per label."""
     from sklearn.metrics import accuracy_score
 
-    per_label = token_f1(gold, pred, labels=labels, average=None, zero_division=0)
+    scored = [label for label in labels if label != negative]
+    per_label = token_f1(gold, pred, labels=scored, average=None, zero_division=0)
+    without = f", '{negative}' left out of F1" if negative else ""
     return {"accuracy": float(accuracy_score(gold, pred)),
-            "macro_f1": float(token_f1(gold, pred, labels=labels, average="macro", zero_division=0)),
-            "micro_f1": float(token_f1(gold, pred, labels=labels, average="micro", zero_division=0)),
-            "per_label": {label: {"f1": float(f)} for label, f in zip(labels, per_label)},
-            "protocol": "single-label classification; macro F1 over the labels seen in train"}
+            "macro_f1": float(token_f1(gold, pred, labels=scored, average="macro", zero_division=0)),
+            "micro_f1": float(token_f1(gold, pred, labels=scored, average="micro", zero_division=0)),
+            "per_label": {label: {"f1": float(f)} for label, f in zip(scored, per_label)},
+            "protocol": f"single-label classification; F1 over the labels seen in train{without}"}
+
+
+def similarity_scores(gold: list[float], pred: list[float]) -> dict:
+    """Pearson and Spearman correlations of predicted and gold scores (0 when either side is constant)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    constant = len(set(gold)) < 2 or len(set(pred)) < 2
+    return {"pearson": 0.0 if constant else float(pearsonr(gold, pred)[0]),
+            "spearman": 0.0 if constant else float(spearmanr(gold, pred)[0]),
+            "protocol": "sentence-pair regression; Pearson and Spearman correlation with the gold scores"}
 
 
 def multilabel_scores(gold: list[tuple[str, ...]], pred: list[tuple[str, ...]], labels: list[str]) -> dict:
@@ -67,3 +80,16 @@ def multilabel_scores(gold: list[tuple[str, ...]], pred: list[tuple[str, ...]], 
             "accuracy": float((y_true == y_pred).all(axis=1).mean()),
             "per_label": {label: {"f1": float(f)} for label, f in zip(labels, per_label)},
             "protocol": "multi-label classification, sigmoid outputs at a 0.5 threshold"}
+
+
+# the labelled kinds' scorers, one signature: gold and predictions as tuples (labels, or one score)
+def single_label_scores(gold: list[tuple], pred: list[tuple], labels: list[str], negative: str = "") -> dict:
+    return classification_scores([g[0] for g in gold], [p[0] for p in pred], labels, negative)
+
+
+def multi_label_scores(gold: list[tuple], pred: list[tuple], labels: list[str], negative: str = "") -> dict:
+    return multilabel_scores(gold, pred, labels)
+
+
+def score_scores(gold: list[tuple], pred: list[tuple], labels: list[str], negative: str = "") -> dict:
+    return similarity_scores([float(g[0]) for g in gold], [float(p[0]) for p in pred])

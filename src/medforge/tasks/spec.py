@@ -30,7 +30,10 @@ DEFAULT_DATA_ROOT = "../shared/data"
 class TaskSpec:
     name: str = opt("sample-ner", "Task name, used in reports, tables and folder names.")
     type: str = opt("ner", "Task type: ner (token classification, CoNLL-like files), classification (one label "
-                           "per text) or multilabel (any number of labels per text).")
+                           "per text), multilabel (any number of labels per text), similarity (a score per pair of "
+                           "sentences, BIOSSES-style), relation (one relation label per text with two marked "
+                           "entities, ChemProt-style) or qa (a question and its context, one answer label such as "
+                           "yes/no/maybe, PubMedQA-style).")
     language: str = opt("", "Language code(s) of the data, e.g. 'en' or 'fr'; reported with the results.")
     data_root: str = opt("", "Folder that relative train/dev/test paths are read from (default: the task "
                              "file's folder; the working directory for a task written inline).")
@@ -57,6 +60,15 @@ class TaskSpec:
     text_column: str = opt("text", "Classification: the column (or JSON field) holding the text.")
     label_column: str = opt("label", "Classification: the column (or JSON field) holding the label(s).")
     label_separator: str = opt("|", "Multi-label: separator between the labels of one cell.")
+    text_pair_column: str = opt("", "Pair tasks (similarity, qa): the column holding the second text (sentence 2, "
+                                    "or the question's context); 'text_column' holds the first.")
+    negative_label: str = opt("", "relation: the 'no relation' label, left out of micro and macro F1 (as BLURB "
+                                  "scores ChemProt and DDI); empty: every label counts.")
+    entity_offsets: list[str] = opt([], "relation: four columns giving the character start and end of entity 1 "
+                                        "and of entity 2; markers are then inserted around them. Empty: the text "
+                                        "already holds its markers.")
+    entity_markers: list[str] = opt(["<<", ">>", "[[", "]]"], "relation: the markers inserted before and after "
+                                                              "entity 1, then entity 2.")
     metric: str = opt("", "Headline metric, which also chooses the best epoch: ner f1 (strict); classification "
                           "macro_f1 | micro_f1 | accuracy; multilabel micro_f1 | macro_f1. Empty: the first.")
     token_column: int = opt(0, "Column of the token (0-based; negative counts from the end).")
@@ -95,6 +107,11 @@ class TaskSpec:
                               "carve one from train")
         if self.window_context < 0:
             raise ConfigError(f"{source}: 'window_context' must be 0 or more, got {self.window_context}")
+        if kind.pair and not self.text_pair_column and self.format != "hub":
+            raise ConfigError(f"{source}: a {self.type} task reads two texts: set 'text_pair_column'")
+        if self.entity_offsets and (len(self.entity_offsets) != 4 or len(self.entity_markers) != 4):
+            raise ConfigError(f"{source}: 'entity_offsets' names four columns (start and end of entity 1, then "
+                              "entity 2) and 'entity_markers' four markers")
         if self.max_length < 8:
             raise ConfigError(f"{source}: 'max_length' must be at least 8, got {self.max_length}")
 

@@ -25,4 +25,4 @@ def test_a_spec_takes_its_formats_and_headlines_from_its_kind():
     with pytest.raises(ConfigError, match="does not suit a multilabel task; use tsv or csv or jsonl or hub"):
         TaskSpec(name="t", type="multilabel", format="conll", train="a", test="b", dev="c").validate("t")
     with pytest.raises(ConfigError, match="not supported; supported: ner, classification, multilabel"):
-        kind_of("qa")
+        kind_of("coreference")

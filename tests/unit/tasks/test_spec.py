@@ -57,7 +57,7 @@ def test_a_task_file_reads_relative_to_its_folder_and_carves_a_dev_split(tmp_pat
 
 
 @pytest.mark.parametrize(("text", "match"), [
-    ("name: t\ntrain: a\ntest: b\ntype: relation\n", "task type 'relation' is not supported"),
+    ("name: t\ntrain: a\ntest: b\ntype: coreference\n", "task type 'coreference' is not supported"),
     ("name: t\ntrain: a\ndev: ''\ndev_fraction: 0\ntest: b\n", "no 'dev' file: set 'dev_fraction'"),
     ("name: t\ntrain: a\ntest: b\nshceme: iob2\n", "scheme"),
     ("name: t\ntype: classification\ntrain: a\ntest: b\n", "'format' 'conll' does not suit a classification task"),

@@ -24,6 +24,11 @@ class EvaluateConfig:
     weight_decay: float = opt(0.01, "AdamW weight decay.")
     label_all_subwords: bool = opt(False, "NER: train on every subword of a word (B- continuing as I-), not only "
                                           "the first; predictions still come from the first subword.")
+    learning_rates: list[float] = opt([], "A learning-rate grid: each rate fine-tuned once with the first seed and "
+                                          "scored on validation; the seeds then run at the best (empty: no grid).")
+    suite: str = opt("", "A benchmark suite (built-in name, medforge suites ls, or a suite YAML file): its tasks "
+                         "and its protocol (seeds, epochs, learning rates, batch size) replace 'tasks', 'task' and "
+                         "those settings; the suite score goes into results.json and the model card.")
     search_trials: int = opt(0, "Optuna trials on validation before the seeds (0: no search); the seeds then "
                                 "run at the best trial's learning rate, warmup, batch size and epochs.")
     resume: bool = opt(True, "Keep the finished runs (task x seed) of an interrupted attempt with the same "
@@ -39,12 +44,19 @@ class EvaluateConfig:
         for key in ("seeds", "epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{source}: 'evaluate.{key}' must be at least 1, got {getattr(self, key)}")
+        if any(rate <= 0 for rate in self.learning_rates) or (self.learning_rates and self.search_trials):
+            raise ConfigError(f"{source}: 'evaluate.learning_rates' must be positive, and a grid and a search "
+                              "('search_trials') exclude each other")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"{source}: 'evaluate.warmup_ratio' must be in [0, 1), got {self.warmup_ratio}")
 
     def task_specs(self) -> list[TaskSpec]:
         from medforge.tasks.spec import load_task
 
+        if self.suite:
+            from medforge.evaluate.suite import load_suite, task_specs
+
+            return task_specs(load_suite(self.suite), self.data_root or None)
         return [load_task(t, self.data_root or None) for t in self.tasks] if self.tasks else [self.task]
 
     def input_paths(self) -> list[str]:

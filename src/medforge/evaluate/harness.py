@@ -17,7 +17,7 @@ from pathlib import Path
 from medforge import log, meta
 from medforge.evaluate.compare import compare
 from medforge.evaluate.report import summarize, write_reports
-from medforge.evaluate.search import search
+from medforge.evaluate.search import grid, search
 from medforge.tasks.data import read_task
 from medforge.tasks.kinds import kind_of
 from medforge.tasks.spec import TaskSpec
@@ -48,6 +48,13 @@ def run_grid(models: dict[str, str], tasks: list[TaskSpec], seeds: list[int], hp
                                         settings_of(path, task, hp))
                 logger.info("%s / %s: best of %d trials: %s (dev %s %.4f)", task.name, name, len(record["trials"]),
                             record["best"]["params"], record["metric"], record["best"]["dev"])
+            elif hp.learning_rates:
+                if data is None:
+                    data = _read(task)
+                chosen, record = grid(finetune, path, data, hp, seeds[0], out / task.name / name / "grid",
+                                      settings_of(path, task, hp))
+                logger.info("%s / %s: learning rate %g chosen on dev (%s %.4f)", task.name, name,
+                            record["best"]["learning_rate"], record["metric"], record["best"]["dev"])
             for seed in seeds:
                 folder = out / task.name / name / f"seed-{seed}"
                 settings = settings_of(path, task, chosen)

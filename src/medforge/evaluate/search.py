@@ -66,3 +66,33 @@ def search(finetune, model_path: str, data, hp, seed: int, folder: Path, setting
     meta.write_json(folder / "search.json", record)
     return dataclasses.replace(hp, **best.params), record
 
+
+
+def grid(finetune, model_path: str, data, hp, seed: int, folder: Path, settings: dict) -> tuple[object, dict]:
+    """Each of ``hp.learning_rates`` fine-tuned once with the first seed and scored on dev (as BLURB and
+    DrBenchmark choose the rate per task); return (hp at the best rate, the record). Finished rates with the
+    same settings are kept, so an interrupted grid resumes."""
+    import json
+
+    scores = {}
+    for rate in hp.learning_rates:
+        run = folder / f"lr-{rate:g}"
+        trial = dataclasses.replace(hp, learning_rate=rate, learning_rates=[])
+        wanted = {**settings, "hp": {**settings["hp"], "learning_rate": rate}}
+        done = run / "results.json"
+        before = json.loads(done.read_text(encoding="utf-8")) if done.is_file() else {}
+        if before.get("settings") == wanted:
+            results = before
+        else:
+            with tempfile.TemporaryDirectory() as scratch:
+                results, _, _ = finetune(model_path, data, trial, seed, Path(scratch), wanted)
+            run.mkdir(parents=True, exist_ok=True)
+            meta.write_json(done, {"settings": wanted, "dev": results["dev"]})
+        scores[rate] = results["dev"][data.spec.headline]
+        logger.info("%s grid: learning rate %g -> dev %s %.4f", data.spec.name, rate, data.spec.headline,
+                    scores[rate])
+    best = max(scores, key=lambda r: (scores[r], -hp.learning_rates.index(r)))  # the first of equal scores
+    record = {"metric": data.spec.headline, "best": {"learning_rate": best, "dev": scores[best]},
+              "grid": {f"{r:g}": s for r, s in scores.items()}}
+    meta.write_json(folder / "grid.json", record)
+    return dataclasses.replace(hp, learning_rate=best, learning_rates=[]), record

@@ -1,8 +1,10 @@
-"""``medforge benchmark MODEL... --tasks ...`` (the evaluate stage's fine-tuning and comparison, for any
-models, outside a pipeline) and ``medforge tasks {ls,validate}``."""
+"""``medforge benchmark MODEL... --tasks ... | --suite NAME`` (the evaluate stage's fine-tuning and comparison,
+for any models, outside a pipeline), ``medforge tasks {ls,validate}``, ``medforge suites ls`` and
+``medforge leaderboard``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -20,9 +22,14 @@ def add_parsers(sub, fmt) -> None:
                     "model with the first (paired bootstrap over test examples, permutation test over seeds).",
         epilog=_settings_help())
     ev.add_argument("models", nargs="+", help="model folders or hub ids to compare, the first being the baseline")
-    ev.add_argument("--tasks", nargs="+", required=True, help="built-in task names (medforge tasks ls) or task "
-                                                              "YAML files")
-    ev.add_argument("--seeds", type=int, default=5, help="runs per task and model (default: 5)")
+    which = ev.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tasks", nargs="+", help="built-in task names (medforge tasks ls) or task YAML files")
+    which.add_argument("--suite", help="a benchmark suite (medforge suites ls, or a suite YAML file): its tasks "
+                                       "and its protocol; writes suite.{md,json,png} and adds the run to the "
+                                       "leaderboard")
+    ev.add_argument("--leaderboard", help="leaderboard file a suite run is added to (default: $MEDFORGE_LEADERBOARD, "
+                                          "else ./leaderboard.jsonl)")
+    ev.add_argument("--seeds", type=int, help="runs per task and model (default: the suite's, else 5)")
     ev.add_argument("--seed", type=int, default=42, help="first seed (default: 42)")
     ev.add_argument("--out", default="evaluation", help="output folder (default: evaluation)")
     ev.add_argument("--data-root", help="folder the built-in tasks read from")
@@ -42,6 +49,20 @@ def add_parsers(sub, fmt) -> None:
     for p in (ls, validate):
         p.set_defaults(func=tasks_command)
 
+    suites = sub.add_parser("suites", help="list the built-in benchmark suites")
+    suites.add_argument("action", choices=["ls"], help="ls: each suite's tasks, protocol and what it lacks")
+    suites.add_argument("--data-root", help="folder the built-in tasks read from")
+    suites.set_defaults(func=suites_command)
+
+    board = sub.add_parser("leaderboard", help="print the leaderboard of suite runs",
+                           description="Every finished suite run (medforge benchmark --suite) ranked by suite score, "
+                                       "one table per suite and protocol: runs under different protocols are never "
+                                       "ranked side by side.")
+    board.add_argument("--suite", help="only this suite")
+    board.add_argument("--file", help="leaderboard file (default: $MEDFORGE_LEADERBOARD, else ./leaderboard.jsonl)")
+    board.add_argument("--csv", action="store_true", help="print CSV instead of Markdown")
+    board.set_defaults(func=leaderboard_command)
+
 
 # keys of the evaluate section that benchmark takes from its own options, never from --set
 _HARNESS_OPTIONS = {"seeds": "--seeds N", "tasks": "--tasks TASK...", "task": "a task YAML file given to --tasks",
@@ -54,7 +75,7 @@ def harness(args) -> int:
     from medforge.evaluate.harness import run_grid
     from medforge.tasks.spec import load_task
 
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         raise ConfigError(f"benchmark: --seeds must be at least 1, got {args.seeds}")
     raw = cfglib.apply_overrides({}, args.set)
     for key in raw:
@@ -64,14 +85,62 @@ def harness(args) -> int:
     for ref in args.models:
         paths.check_model_folder(paths.model_ref(ref))
     models = dict(zip(paths.short_names(args.models), (paths.model_ref(m) for m in args.models)))
-    specs = [load_task(t, args.data_root) for t in args.tasks]
-    seeds = [args.seed + i for i in range(args.seeds)]
+    suite = None
+    if args.suite:
+        from medforge.evaluate import suite as suites
+
+        suite = suites.load_suite(args.suite)
+        specs = suites.task_specs(suite, args.data_root)
+        suites.check_files(specs, suite)  # before any fine-tuning
+        # the protocol, then what --set changes (a changed protocol is another protocol on the leaderboard)
+        hp = dataclasses.replace(suites.apply_protocol(hp, suite), **{k: getattr(hp, k) for k in raw})
+        count = args.seeds or (suite.settings().seeds if "seeds" in suite.protocol else 5)
+    else:
+        specs = [load_task(t, args.data_root) for t in args.tasks]
+        count = args.seeds or 5
+    seeds = [args.seed + i for i in range(count)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     document = run_grid(models, specs, seeds, hp, out)
     print((out / "comparison.md").read_text(encoding="utf-8"))
-    print(f"reports in {out}/ (comparison.md, .tex, .csv, .png; summary.json; one folder per task/model/seed)")
+    if suite is not None:
+        from medforge.evaluate import leaderboard
+        from medforge.evaluate.suite import finish
+
+        record = finish(document, suite, specs, hp, out)
+        board = Path(args.leaderboard) if args.leaderboard else leaderboard.default_path()
+        leaderboard.append(board, record, models)
+        print((out / "suite.md").read_text(encoding="utf-8"))
+        print(f"added to the leaderboard {board} (medforge leaderboard --suite {suite.name})")
+    print(f"reports in {out}/ (comparison.md, .tex, .csv, .png; summary.json; "
+          f"{'suite.md, .json, .png; ' if suite else ''}one folder per task/model/seed)")
     return 0 if document["tasks"] else 2
+
+
+def suites_command(args) -> int:
+    from medforge.evaluate.suite import builtin_names, load_suite, task_specs
+
+    for name in builtin_names():
+        suite = load_suite(name)
+        specs = task_specs(suite, args.data_root)
+        missing = [str(p) for s in specs for p in (s.path(x) for x in ("train", "dev", "test"))
+                   if p is not None and not p.exists()]
+        print(f"{name} ({suite.language}; after {suite.public_suite or 'no public suite'}; {suite.aggregation}): "
+              f"{suite.description}")
+        for group, tasks in suite.groups.items():
+            print(f"  {group}: {', '.join(tasks)}")
+        print(f"  protocol: {', '.join(f'{k} {v}' for k, v in suite.protocol.items())}")
+        print(f"  lacks: {'; '.join(suite.lacks) or 'nothing'}")
+        print(f"  files: {'present' if not missing else 'missing: ' + ', '.join(missing)}")
+    return 0
+
+
+def leaderboard_command(args) -> int:
+    from medforge.evaluate import leaderboard
+
+    entries = leaderboard.read(Path(args.file) if args.file else leaderboard.default_path())
+    print(leaderboard.as_csv(entries, args.suite) if args.csv else leaderboard.markdown(entries, args.suite), end="")
+    return 0
 
 
 def tasks_command(args) -> int:

@@ -8,6 +8,7 @@ significance tests) and ``student_vs_teacher.md`` puts size, speed and scores in
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 
@@ -71,10 +72,21 @@ def distillation_table(document: dict, sizes: dict) -> str:
 def run(cfg: EvaluateConfig, ctx: StageContext) -> dict:
     model_path = str(paths.resolve(cfg.model)) if cfg.model else str(ctx.need("pretrain") / "model")
     tasks = cfg.task_specs()
-    seeds = [ctx.seed + i for i in range(cfg.seeds)]
+    hp, suite = cfg, None
+    if cfg.suite:
+        from medforge.evaluate import suite as suites
+
+        suite = suites.load_suite(cfg.suite)
+        suites.check_files(tasks, suite)
+        hp = suites.apply_protocol(cfg, suite)
+        if "seeds" in suite.protocol:
+            hp = dataclasses.replace(hp, seeds=suite.settings().seeds)
+    seeds = [ctx.seed + i for i in range(hp.seeds)]
     teacher = None if cfg.model else distilled_from(ctx)
     models = {MODEL_NAME: model_path, **({TEACHER_NAME: str(paths.model_ref(teacher))} if teacher else {})}
-    document = run_grid(models, tasks, seeds, cfg, ctx.out, keep_best_model=True)
+    document = run_grid(models, tasks, seeds, hp, ctx.out, keep_best_model=True)
+    if suite is not None:
+        document["suite"] = suites.finish(document, suite, tasks, hp, ctx.out)
     document["best_model"] = {"task": tasks[0].name, "path": "model"}
     if teacher:
         sizes = {name: size_and_speed(path) for name, path in models.items()}

@@ -145,11 +145,29 @@ def _evaluation(results: dict | None) -> str:
         return "No downstream evaluation was run."
     per_type = [f"{task}: " + ", ".join(f"{k} {pct(v['mean'])}" for k, v in _own(by_model)["per_label_f1"].items())
                 for task, by_model in results["tasks"].items()]
-    return (f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
+    return (_suite(results.get("suite")) +
+            f"Fine-tuned with seeds {', '.join(map(str, results['seeds']))}. {FOOTNOTE}\n\n"
             f"{markdown_table(results['tasks'], list(results['models']))}\n\n"
             "Test F1 per entity type or label (mean): " + "; ".join(per_type) +
             (f"\n\nDistilled from {public_name(results['distillation']['teacher'])}; the teacher was fine-tuned beside "
              "it with the same seeds (column `teacher` above)." if results.get("distillation") else ""))
+
+
+def _suite(record: dict | None) -> str:
+    """The suite score and its tasks, when the evaluation ran a suite."""
+    if not record:
+        return ""
+    from medforge.evaluate.report import spread
+
+    own = record["scores"].get("model") or next(iter(record["scores"].values()))
+    how = "mean of the task-type averages" if record["aggregation"] == "type_macro" else "mean of the tasks"
+    rows = ["| task | group | metric | test |", "|---|---|---|---|"] + [
+        f"| {task} | {next(g for g, ts in record['groups'].items() if task in ts)} | "
+        f"{metric_label(s['type'], s['metric'])} | {pct(s['mean'])}{spread(s)} |" for task, s in own["tasks"].items()]
+    lacks = (f" It lacks {', '.join(record['lacks'])}, so it is not the published "
+             f"{record['public_suite'] or 'suite'}'s score." if record["lacks"] else "")
+    return (f"**Suite {record['name']}: {pct(own['score']['mean'])}{spread(own['score'])}** ({how}, per seed; "
+            f"protocol {record['protocol']['hash']}).{lacks}\n\n" + "\n".join(rows) + "\n\n")
 
 
 def public_name(ref: str) -> str:

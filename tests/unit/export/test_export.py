@@ -189,3 +189,18 @@ def test_source_of_a_checkpoint_finds_the_runs_tokenizer(tmp_path, tiny_tokenize
     assert source.tokenizer == run / "tokenizer" and source.pretrain == run / "pretrain"
     with pytest.raises(MedforgeError, match="not a medforge run folder"):
         source_of(tmp_path)
+
+
+def test_card_shows_the_suite_score_and_its_tasks_when_a_suite_ran(tiny_tokenizer, tmp_path):
+    from medforge.evaluate.config import EvaluateConfig
+    from medforge.evaluate.suite import Suite, finish
+    from medforge.tasks.spec import TaskSpec
+
+    suite = Suite(name="toy-suite", groups={"named entity recognition": ["toy-ner"]}, lacks=["BC2GM"],
+                  public_suite="BLURB", source=str(tmp_path / "toy-suite.yaml"))
+    document = json.loads(json.dumps(RESULTS))
+    document["suite"] = finish(document, suite, [TaskSpec(name="toy-ner")], EvaluateConfig(), tmp_path)
+    model = build_mlm("roberta", "tiny", tiny_tokenizer, 32)
+    text = str(build_card(card_inputs(tiny_tokenizer, model.config, results=document)))
+    assert "**Suite toy-suite: 35.00 ± 7.07**" in text and "It lacks BC2GM" in text
+    assert "| toy-ner | named entity recognition | F1 | 35.00 ± 7.07 |" in text

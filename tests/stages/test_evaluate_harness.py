@@ -85,7 +85,7 @@ def test_tasks_validate_reports_and_bad_definitions_fail_clearly(tmp_path, capsy
     assert "built-in tasks: bc5cdr, chemprot, e3c" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         run_cli("benchmark", "somemodel")
-    assert exit_.value.code == 2 and "the following arguments are required: --tasks" in capsys.readouterr().err
+    assert exit_.value.code == 2 and "one of the arguments --tasks --suite is required" in capsys.readouterr().err
 
 
 def write_classification_tasks(folder):

@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,ja,carbon,tb,search,onnx,ray]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,ja,carbon,tb,search,onnx,ray,ui]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/medforge run configs/demo.yaml
+	@echo "look at it in a browser: $(BIN)/medforge serve runs/demo   (then open http://127.0.0.1:7860)"
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

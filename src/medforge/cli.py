@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--out", required=True, help="output folder")
     cf.set_defaults(func=_convert_fairseq)
 
+    sv = sub.add_parser("serve", help="a local web page over models and runs (fill-mask, NER, tokenizers, dashboard)",
+                        description="A local Gradio app: fill-mask with several models side by side, NER highlighting "
+                                    "with JSONL and brat downloads, tokenizers side by side, and a dashboard per run "
+                                    "(stage status, corpus report, training curves, evaluation, model card). Needs "
+                                    "the 'ui' extra. Binds to 127.0.0.1 unless --host says otherwise.")
+    sv.add_argument("paths", nargs="+", help="run folders (RUN_DIR), exported models (RUN/model) or model folders")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    sv.set_defaults(func=_serve)
+
     tg = sub.add_parser("tag", help="find entities in raw text files with a fine-tuned NER model",
                         description="Tag raw text files with a model fine-tuned by medforge evaluate: entities "
                                     "with character offsets, as OUT/<name>.jsonl and brat OUT/<name>.ann (+ .txt).")
@@ -202,6 +212,13 @@ def _stage(args, name: str | None) -> int:
         print(f"model ready: {cfg.run_dir}/model  (try: medforge fill-mask {cfg.run_dir}/model "
               f"\"The patient was treated with <mask>.\")")
     print(" ".join(f"{stage}={state}" for stage, state in status.items()))
+    return 0
+
+
+def _serve(args) -> int:
+    from medforge.ui.app import serve
+
+    serve(args.paths, args.host, args.port)
     return 0
 
 

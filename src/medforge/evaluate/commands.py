@@ -166,7 +166,9 @@ def tasks_command(args) -> int:
         print(json.dumps(reports, indent=2, ensure_ascii=False))
         return 0
     for name, report in reports.items():
-        print(f"{name}: valid {report['type']} task, {len(report['labels'])} labels")
+        kind = kind_of(report["type"])
+        what = "a score per pair" if kind.regression else f"{len(report['labels'])} labels"
+        print(f"{name}: valid {report['type']} task, {what}")
         for split, s in report["summary"].items():
             print(f"  {split:<5} {kind_of(report['type']).describe_split(s)}")
         for note in report["notes"]:

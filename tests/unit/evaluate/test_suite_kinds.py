@@ -45,7 +45,7 @@ def finetuned(model, task_yaml, out) -> list[dict]:
     return results, rows
 
 
-def test_similarity_pairs_are_scored_by_pearson_and_spearman(tiny_model, tmp_path):
+def test_similarity_pairs_are_scored_by_pearson_and_spearman(tiny_model, tmp_path, capsys):
     rng = random.Random(0)
     for split, n in (("train", 80), ("dev", 20), ("test", 30)):
         rows = []
@@ -58,6 +58,8 @@ def test_similarity_pairs_are_scored_by_pearson_and_spearman(tiny_model, tmp_pat
     (tmp_path / "sim.yaml").write_text("name: pairs\ntype: similarity\nformat: jsonl\ntrain: data/train.jsonl\n"
                                        "dev: data/dev.jsonl\ntest: data/test.jsonl\ntext_column: s1\n"
                                        "text_pair_column: s2\nlabel_column: score\nmax_length: 48\n")
+    assert run_cli("tasks", "validate", tmp_path / "sim.yaml") == 0
+    assert "pairs: valid similarity task, a score per pair" in capsys.readouterr().out
     data = read_task(load_task(str(tmp_path / "sim.yaml")))
     assert data.summary()["test"]["examples"] == 30 and data.splits["test"].dropped["unreadable_score"] == 1
     assert data.splits["train"].examples[0].pair and data.labels == []

@@ -70,6 +70,21 @@ def _rows(path: Path, fmt: str):
     except UnicodeDecodeError as err:
         bad_line = path.read_bytes()[:err.start].count(b"\n") + 1
         raise InputError(f"{path}:{bad_line}: not valid UTF-8; re-encode the file as UTF-8") from None
+    if fmt == "json":  # one document: an array of records, or records keyed by id (PubMedQA's ori_pqal.json)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{err.lineno}: not valid JSON ({err.msg}); format json is one JSON array or "
+                             "object of records (use jsonl for one record per line)") from None
+        records = list(data.items()) if isinstance(data, dict) else list(enumerate(data, start=1)) \
+            if isinstance(data, list) else []
+        if not records:
+            raise InputError(f"{path}: expected a JSON array of records or an object of records keyed by id")
+        for number, (key, row) in enumerate(records, start=1):
+            if not isinstance(row, dict):
+                raise InputError(f"{path}: record {key} is a {type(row).__name__}, not an object")
+            yield number, {"id": key, **row}
+        return
     if fmt == "jsonl":
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -92,6 +107,13 @@ def _rows(path: Path, fmt: str):
         yield reader.line_num, row
 
 
+def _joined(value) -> str:
+    """A text cell; a list of passages (PubMedQA's CONTEXTS) is joined with spaces."""
+    if isinstance(value, list):
+        return " ".join(str(v).strip() for v in value if v is not None and str(v).strip())
+    return str(value or "").strip()
+
+
 def read_examples(path: Path, fmt: str, text_column: str, label_column: str, multilabel: bool,
                   separator: str, extra: Extra = Extra()) -> ClsFile:
     if not path.is_file():
@@ -110,8 +132,8 @@ def examples_from_rows(path, rows, text_column: str, label_column: str, multilab
                 raise InputError(f"{path}:{lineno}: no column {column!r}; the file has: {', '.join(map(str, row))}. "
                                  "Set the task's 'text_column' / 'label_column' / 'text_pair_column' / "
                                  "'entity_offsets'")
-        text = str(row[text_column] or "").strip()
-        pair = str(row[extra.pair_column] or "").strip() if extra.pair_column else ""
+        text = _joined(row[text_column])
+        pair = _joined(row[extra.pair_column]) if extra.pair_column else ""
         if extra.offsets and text:
             try:
                 text = insert_markers(str(row[text_column]), [int(row[c]) for c in extra.offsets], extra.markers)

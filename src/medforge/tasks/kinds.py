@@ -58,7 +58,8 @@ def _scored_split(s: dict) -> str:
 
 _LABELS: dict[str, Any] = {"reader": "medforge.tasks.data:read_cls_task",
            "finetune": "medforge.evaluate.classify:finetune_classification",
-           "predictions": "medforge.evaluate.compare:label_predictions", "formats": ("tsv", "csv", "jsonl", "hub"),
+           "predictions": "medforge.evaluate.compare:label_predictions",
+           "formats": ("tsv", "csv", "jsonl", "json", "hub"),
            "pipeline_task": "text-classification", "describe_split": _labelled_split,
            "bootstrap": "medforge.evaluate.compare:bootstrap_labels",
            "scorer": "medforge.tasks.metrics:single_label_scores"}

@@ -45,8 +45,9 @@ class TaskSpec:
                                    "(chosen by a hash of the sentence, the same for every model and seed).")
     format: str = opt("conll", "File format. ner: conll (a token and a tag column, blank line between sentences, "
                                "tab- or space-separated, -DOCSTART- lines skipped) or brat (each split a folder "
-                               "of .txt and .ann files). classification and "
-                               "multilabel: tsv or csv (with a header row) or jsonl.")
+                               "of .txt and .ann files). The other kinds: tsv or csv (with a header row), jsonl, or "
+                               "json (one array of records, or records keyed by id; list-valued text fields are "
+                               "joined).")
     hub_dataset: str = opt("", "format hub: a Hugging Face data set id (needs a network) or a local folder "
                                 "datasets can load; train/dev/test then name its splits.")
     hub_config: str = opt("", "format hub: the data set's configuration name, if it has several.")

@@ -129,3 +129,23 @@ def test_chemprot_reads_as_a_relation_task_with_its_markers():
     data = read_task(spec)
     assert [len(data.splits[s].examples) for s in ("train", "dev", "test")] == [4169, 2427, 3469]
     assert all("<<" in e.text and "[[" in e.text for e in data.splits["test"].examples)
+
+
+def test_pubmedqa_json_reads_as_a_question_with_its_contexts(tmp_path):
+    """PubMedQA is distributed as one JSON object keyed by PMID, the context as a list of passages."""
+    records = {str(1000 + i): {"QUESTION": f"Does {w} reduce mortality?", "CONTEXTS": [f"{w} was given.", "Outcome."],
+                               "final_decision": d}
+               for i, (w, d) in enumerate([("aspirin", "yes"), ("insulin", "no"), ("statins", "maybe")])}
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.json").write_text(json.dumps(records))
+    (tmp_path / "pqa.yaml").write_text("name: pqa\ntype: qa\nformat: json\ntrain: train.json\ndev: dev.json\n"
+                                       "test: test.json\ntext_column: QUESTION\ntext_pair_column: CONTEXTS\n"
+                                       "label_column: final_decision\n")
+    data = read_task(load_task(str(tmp_path / "pqa.yaml")))
+    first = data.splits["test"].examples[0]
+    assert (first.text, first.pair, first.labels) == ("Does aspirin reduce mortality?", "aspirin was given. Outcome.",
+                                                      ("yes",))
+    assert data.labels == ["maybe", "no", "yes"]
+    (tmp_path / "test.json").write_text('{"1": [1, 2]}')
+    with pytest.raises(Exception, match="record 1 is a list, not an object"):
+        read_task(load_task(str(tmp_path / "pqa.yaml")))

@@ -22,7 +22,7 @@ def test_a_spec_takes_its_formats_and_headlines_from_its_kind():
     spec = TaskSpec(name="t", type="multilabel", format="tsv", train="a", test="b", dev="c")
     spec.validate("t")
     assert spec.headline == "micro_f1"
-    with pytest.raises(ConfigError, match="does not suit a multilabel task; use tsv or csv or jsonl or hub"):
+    with pytest.raises(ConfigError, match="does not suit a multilabel task; use tsv or csv or jsonl or json or hub"):
         TaskSpec(name="t", type="multilabel", format="conll", train="a", test="b", dev="c").validate("t")
     with pytest.raises(ConfigError, match="not supported; supported: ner, classification, multilabel"):
         kind_of("coreference")

@@ -18,6 +18,8 @@ from medforge.corpus import units
 from medforge.corpus.config import PrepareConfig
 from medforge.corpus.dedup import Dedup
 
+SMALL_BUCKET = 64  # members; larger buckets are compared in bounded blocks
+
 
 def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: int, threshold: float) -> str:
     """Pairs of documents sharing this band's bucket with similarity >= threshold, saved to
@@ -47,7 +49,16 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
         if shared:
             wanted = np.unique(np.concatenate(shared))
             full = _gather(folder, unit_sizes, wanted)
-            for members in shared:
+            # small buckets (nearly all) a size at a time, every pair at once; a Python call per bucket took
+            # as long as the file tasks on a corpus full of near copies
+            for size in sorted({len(m) for m in shared if len(m) <= SMALL_BUCKET}):
+                group = np.stack([m for m in shared if len(m) == size])
+                a, b = np.triu_indices(size, 1)
+                found = _verify_pairs(full, wanted, group[:, b].ravel(), group[:, a].ravel(), band, rows, threshold)
+                later += found[0]
+                earlier += found[1]
+                similarity += found[2]
+            for members in (m for m in shared if len(m) > SMALL_BUCKET):
                 found = _verify(full[np.searchsorted(wanted, members)], members, band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
@@ -63,8 +74,31 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
     return str(out)
 
 
+def _first_here(equal: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """Whether this band is the first the pairs share (no earlier band equal on all its rows)."""
+    head = equal[..., :band * rows]
+    return ~head.reshape(*head.shape[:-1], band, rows).all(axis=-1).any(axis=-1)
+
+
+def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,
+                  threshold: float, budget: int = 1 << 24) -> tuple[list, list, list]:
+    """Given pairs (later, earlier) at or above the threshold, each reported by its first shared band only."""
+    width = full.shape[1]
+    block = max(1, budget // (width * (2 * full.itemsize + 1)))  # two gathered signatures and their comparison
+    kept_later, kept_earlier, kept_sim = [], [], []
+    for start in range(0, len(later), block):
+        j, i = later[start:start + block], earlier[start:start + block]
+        equal = full[np.searchsorted(wanted, j)] == full[np.searchsorted(wanted, i)]
+        sim = equal.mean(axis=1)
+        keep = _first_here(equal, band, rows) & (sim >= threshold)
+        kept_later.append(j[keep])
+        kept_earlier.append(i[keep])
+        kept_sim.append(sim[keep])
+    return kept_later, kept_earlier, kept_sim
+
+
 def _verify(sigs: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
-            budget: int = 1 << 26) -> tuple[list, list, list]:
+            budget: int = 1 << 24) -> tuple[list, list, list]:
     """The pairs of one bucket (members ascending) at or above the threshold, each reported by the first band
     the two documents share only (so no pair is verified into the output twice). Later members are compared
     with every earlier one in blocks of about ``budget`` bytes: a bucket of a few thousand near copies of a
@@ -76,7 +110,7 @@ def _verify(sigs: np.ndarray, members: np.ndarray, band: int, rows: int, thresho
         stop = min(start + block, n)
         equal = sigs[start:stop, None, :] == sigs[None, :stop, :]  # (block, stop, width)
         sim = equal.mean(axis=2)
-        first_here = ~equal[:, :, :band * rows].reshape(stop - start, stop, band, rows).all(axis=3).any(axis=2)
+        first_here = _first_here(equal, band, rows)
         older = np.arange(stop)[None, :] < np.arange(start, stop)[:, None]
         a, b = np.nonzero(older & first_here & (sim >= threshold))
         later.append(members[start + a])

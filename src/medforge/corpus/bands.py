@@ -77,7 +77,7 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
 def _first_here(equal: np.ndarray, band: int, rows: int) -> np.ndarray:
     """Whether this band is the first the pairs share (no earlier band equal on all its rows)."""
     head = equal[..., :band * rows]
-    return ~head.reshape(*head.shape[:-1], band, rows).all(axis=-1).any(axis=-1)
+    return np.logical_not(head.reshape(*head.shape[:-1], band, rows).all(axis=-1).any(axis=-1))
 
 
 def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,

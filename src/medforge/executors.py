@@ -24,7 +24,7 @@ class Local:
         self.where = "this process" if workers == 1 else f"{workers} local processes"
         self.nodes_used = {"local"}
 
-    def map(self, fn: Callable, calls: Sequence[tuple], desc: str = "") -> list[Any]:
+    def map(self, fn: Callable, calls: Sequence[tuple]) -> list[Any]:
         if self.workers == 1 or len(calls) < 2:
             return [fn(*call) for call in calls]
         with multiprocessing.get_context("spawn").Pool(min(self.workers, len(calls))) as pool:
@@ -53,7 +53,7 @@ class RayCluster:
         self.where = f"Ray cluster at {address}: {len(nodes)} nodes, {cpus} CPUs"
         self.nodes_used: set[str] = set()
 
-    def map(self, fn: Callable, calls: Sequence[tuple], desc: str = "") -> list[Any]:
+    def map(self, fn: Callable, calls: Sequence[tuple]) -> list[Any]:
         ray = self.ray
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries, scheduling_strategy="SPREAD")(_on_node)
         refs = [remote.remote(fn, *call) for call in calls]

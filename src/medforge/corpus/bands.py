@@ -59,7 +59,7 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
                 earlier += found[1]
                 similarity += found[2]
             for members in (m for m in shared if len(m) > SMALL_BUCKET):
-                found = _verify(full[np.searchsorted(wanted, members)], members, band, rows, threshold)
+                found = _verify(full, wanted, members, band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
@@ -97,26 +97,19 @@ def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earli
     return kept_later, kept_earlier, kept_sim
 
 
-def _verify(sigs: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
+def _verify(full: np.ndarray, wanted: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
             budget: int = 1 << 24) -> tuple[list, list, list]:
-    """The pairs of one bucket (members ascending) at or above the threshold, each reported by the first band
-    the two documents share only (so no pair is verified into the output twice). Later members are compared
-    with every earlier one in blocks of about ``budget`` bytes: a bucket of a few thousand near copies of a
-    short text holds millions of pairs."""
-    n, width = sigs.shape
-    block = max(1, budget // max(n * width, 1))
-    later, earlier, similarity = [], [], []
-    for start in range(1, n, block):
-        stop = min(start + block, n)
-        equal = sigs[start:stop, None, :] == sigs[None, :stop, :]  # (block, stop, width)
-        sim = equal.mean(axis=2)
-        first_here = _first_here(equal, band, rows)
-        older = np.arange(stop)[None, :] < np.arange(start, stop)[:, None]
-        a, b = np.nonzero(older & first_here & (sim >= threshold))
-        later.append(members[start + a])
-        earlier.append(members[b])
-        similarity.append(sim[a, b])
-    return later, earlier, similarity
+    """The pairs of one large bucket (members ascending), each later member with every earlier one, a block of
+    later members at a time: a bucket of a few thousand near copies of a short text holds millions of pairs."""
+    block = max(1, budget // (full.shape[1] * (2 * full.itemsize + 1) * len(members)))
+    found: tuple[list, list, list] = ([], [], [])
+    for start in range(1, len(members), block):
+        later, earlier = np.nonzero(np.arange(len(members))[None, :] < np.arange(start, min(start + block,
+                                                                                              len(members)))[:, None])
+        for part, got in zip(found, _verify_pairs(full, wanted, members[start + later], members[earlier], band, rows,
+                                                  threshold, budget)):
+            part += got
+    return found
 
 
 def _gather(folder: Path, unit_sizes: list[tuple[int, int]], wanted: np.ndarray) -> np.ndarray:

@@ -81,14 +81,13 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
     logger.info("task engine: %d files (%d done before) on %s", len(todo), reused, executor.where)
     try:
         t0 = time.perf_counter()
-        markers = executor.map(units.process_unit, [(cfg, u, str(work)) for u in todo], desc="files")
+        markers = executor.map(units.process_unit, [(cfg, u, str(work)) for u in todo])
         t1 = time.perf_counter()
         sizes = [(u.index, m["documents"]) for u, m in zip(todo, markers)]
         pairs: dict = {}
         if cfg.dedup_near:
             bands, rows = bands_for(cfg.near_threshold, cfg.num_perm)
-            found = executor.map(band_edges, [(str(work), sizes, b, rows, cfg.near_threshold) for b in range(bands)],
-                                 desc="bands")
+            found = executor.map(band_edges, [(str(work), sizes, b, rows, cfg.near_threshold) for b in range(bands)])
             pairs = near_pairs(found)
         t2 = time.perf_counter()
     finally:

@@ -94,11 +94,9 @@ def harness(args) -> int:
         suites.check_files(specs, suite)  # before any fine-tuning
         # the protocol, then what --set changes (a changed protocol is another protocol on the leaderboard)
         hp = dataclasses.replace(suites.apply_protocol(hp, suite), **{k: getattr(hp, k) for k in raw})
-        count = args.seeds or (suite.settings().seeds if "seeds" in suite.protocol else 5)
     else:
         specs = [load_task(t, args.data_root) for t in args.tasks]
-        count = args.seeds or 5
-    seeds = [args.seed + i for i in range(count)]
+    seeds = [args.seed + i for i in range(args.seeds or hp.seeds)]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     document = run_grid(models, specs, seeds, hp, out)

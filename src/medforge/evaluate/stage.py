@@ -8,7 +8,6 @@ significance tests) and ``student_vs_teacher.md`` puts size, speed and scores in
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 
@@ -79,8 +78,6 @@ def run(cfg: EvaluateConfig, ctx: StageContext) -> dict:
         suite = suites.load_suite(cfg.suite)
         suites.check_files(tasks, suite)
         hp = suites.apply_protocol(cfg, suite)
-        if "seeds" in suite.protocol:
-            hp = dataclasses.replace(hp, seeds=suite.settings().seeds)
     seeds = [ctx.seed + i for i in range(hp.seeds)]
     teacher = None if cfg.model else distilled_from(ctx)
     models = {MODEL_NAME: model_path, **({TEACHER_NAME: str(paths.model_ref(teacher))} if teacher else {})}

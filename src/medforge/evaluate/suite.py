@@ -123,9 +123,9 @@ def check_files(specs: list[TaskSpec], suite: Suite) -> None:
 
 
 def apply_protocol(hp, suite: Suite):
-    """The evaluate settings with the suite's protocol in place (the seeds are the caller's to draw)."""
+    """The evaluate settings with the suite's protocol in place, its number of seeds included."""
     fixed = suite.settings()
-    return replace(hp, **{k: getattr(fixed, k) for k in suite.protocol if k != "seeds"})
+    return replace(hp, **{k: getattr(fixed, k) for k in suite.protocol})
 
 
 def protocol_record(suite: Suite, specs: list[TaskSpec], hp, seeds: list[int]) -> dict:
@@ -157,7 +157,8 @@ def suite_scores(document: dict, suite: Suite) -> dict:
         for seed in document["seeds"]:
             scores = {t: e["test"][e["headline"]]["values"][e["seeds"].index(seed)] for t, e in entries.items()}
             per_seed.append(aggregate(scores, suite))
-        tasks = {t: {"metric": e["headline"], **e["test"][e["headline"]]} for t, e in entries.items()}
+        tasks = {t: {"metric": e["headline"], "type": e["type"], **e["test"][e["headline"]]}
+                 for t, e in entries.items()}
         groups = {g: statistics.fmean(tasks[t]["mean"] for t in ts) for g, ts in suite.named_groups().items()}
         out[model] = {"score": mean_std(per_seed), "groups": groups, "tasks": tasks}
     return out
@@ -180,16 +181,12 @@ def report(suite: Suite, scores: dict, protocol: dict) -> str:
     lines += ["", "| task | group | metric | " + " | ".join(scores) + " |", "|---|---|---|" + "---|" * len(scores)]
     for t in tasks:
         cells = [f"{pct(s['tasks'][t]['mean'])}{spread(s['tasks'][t])}" for s in scores.values()]
-        lines.append(f"| {t} | {suite.group_of(t)} | {metric_label(_kind(t, first), first[t]['metric'])} | " +
+        lines.append(f"| {t} | {suite.group_of(t)} | {metric_label(first[t]['type'], first[t]['metric'])} | " +
                      " | ".join(cells) + " |")
     if suite.lacks:
         lines += ["", f"Not in this suite (no data here), unlike {suite.public_suite or 'the public suite'}: "
                   f"{', '.join(suite.lacks)}. Scores are not comparable with the published suite's."]
     return "\n".join(lines) + "\n"
-
-
-def _kind(task: str, tasks: dict) -> str:
-    return tasks[task].get("type", "ner")
 
 
 def plot(scores: dict, path: Path) -> None:
@@ -211,14 +208,8 @@ def plot(scores: dict, path: Path) -> None:
 
 def finish(document: dict, suite: Suite, specs: list[TaskSpec], hp, out: Path) -> dict:
     """The suite's score from a finished grid of runs: suite.{json,md,png} in ``out``; returns the record."""
-    for spec in specs:  # the per-task entries carry their kind for the report
-        for entry in document["tasks"][spec.name].values():
-            entry.setdefault("type", spec.type)
     protocol = protocol_record(suite, specs, hp, document["seeds"])
     scores = suite_scores(document, suite)
-    for model, s in scores.items():
-        for t in s["tasks"]:
-            s["tasks"][t]["type"] = document["tasks"][t][model]["type"]
     record = {"name": suite.name, "public_suite": suite.public_suite, "aggregation": suite.aggregation,
               "groups": suite.named_groups(), "lacks": suite.lacks, "protocol": protocol, "scores": scores}
     meta.write_json(out / "suite.json", record)

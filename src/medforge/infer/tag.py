@@ -66,12 +66,30 @@ def tag_text(tokenizer, model, text: str, max_length: int, batch_size: int) -> l
     return entities
 
 
-def tag_files(model_ref: str, files: list[str], out: Path, max_length: int | None = None,
-              batch_size: int = 32) -> dict:
+def load_windowed(model_ref: str, max_length: int | None = None):
+    """(tokenizer, model, window length): sentences are windowed to that length, so transformers' warning
+    about longer inputs does not apply."""
     tokenizer, model = load(model_ref)
     limit = min(max_length or min(tokenizer.model_max_length, 512), max_input_length(model.config))
-    # sentences are windowed to the limit: transformers' warning about longer inputs does not apply
     tokenizer.model_max_length = 1 << 62
+    return tokenizer, model, limit
+
+
+def write_entities(entities: list[dict], text: str, stem: Path) -> list[Path]:
+    """``stem``.jsonl (offsets), brat ``stem``.ann and the ``stem``.txt they index (line ends kept)."""
+    jsonl, ann, txt = stem.with_suffix(".jsonl"), stem.with_suffix(".ann"), stem.with_suffix(".txt")
+    with jsonl.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(e, ensure_ascii=False) + "\n" for e in entities)
+    with txt.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    ann.write_text("".join(f"T{i}\t{e['type']} {e['start']} {e['end']}\t{e['text']}\n"
+                           for i, e in enumerate(entities, 1)), encoding="utf-8")
+    return [jsonl, ann, txt]
+
+
+def tag_files(model_ref: str, files: list[str], out: Path, max_length: int | None = None,
+              batch_size: int = 32) -> dict:
+    tokenizer, model, limit = load_windowed(model_ref, max_length)
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name in bar(files, desc="tag", unit="file"):
@@ -83,14 +101,7 @@ def tag_files(model_ref: str, files: list[str], out: Path, max_length: int | Non
         except UnicodeDecodeError as err:
             raise InputError(f"{path}: not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8") from None
         entities = tag_text(tokenizer, model, text, limit, batch_size)
-        with (out / f"{path.stem}.jsonl").open("w", encoding="utf-8") as fh:
-            for e in entities:
-                fh.write(json.dumps(e, ensure_ascii=False) + "\n")
-        with (out / f"{path.stem}.txt").open("w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        (out / f"{path.stem}.ann").write_text(
-            "".join(f"T{i}\t{e['type']} {e['start']} {e['end']}\t{e['text']}\n" for i, e in enumerate(entities, 1)),
-            encoding="utf-8")
+        write_entities(entities, text, out / path.stem)
         counts[str(path)] = len(entities)
     return counts
 

@@ -8,7 +8,6 @@ message, never a stack trace.
 from __future__ import annotations
 
 import html
-import json
 from functools import cache
 from pathlib import Path
 
@@ -31,13 +30,9 @@ def masked_model(folder: str):
 
 @cache
 def tagger(folder: str):
-    from medforge.infer.tag import load
-    from medforge.models.presets import max_input_length
+    from medforge.infer.tag import load_windowed
 
-    tokenizer, model = load(folder)
-    limit = min(tokenizer.model_max_length, 512, max_input_length(model.config))
-    tokenizer.model_max_length = 1 << 62  # sentences are windowed to the limit, as medforge tag does
-    return tokenizer, model, limit
+    return load_windowed(folder)
 
 
 @cache
@@ -113,14 +108,10 @@ def tag(folder: Path, text: str) -> tuple[str, list[dict]]:
 
 def downloads(entities: list[dict], text: str, folder: Path) -> list[str]:
     """The entities as ``medforge tag`` writes them: JSONL and brat ``.ann`` (with the text beside it)."""
+    from medforge.infer.tag import write_entities
+
     folder.mkdir(parents=True, exist_ok=True)
-    jsonl, ann, txt = folder / "entities.jsonl", folder / "entities.ann", folder / "entities.txt"
-    jsonl.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entities), encoding="utf-8")
-    ann.write_text("".join(f"T{i}\t{e['type']} {e['start']} {e['end']}\t{e['text']}\n"
-                           for i, e in enumerate(entities, 1)), encoding="utf-8")
-    with txt.open("w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-    return [str(jsonl), str(ann), str(txt)]
+    return [str(p) for p in write_entities(entities, text, folder / "entities")]
 
 
 def tokenize(folders: dict[str, Path], names: list[str], text: str) -> str:

@@ -181,3 +181,23 @@ def test_slurm_array_tasks_then_the_last_job_equal_one_process(tmp_path):
     summary = json.loads((tmp_path / "run" / "prepare" / "meta.json").read_text())["summary"]
     assert summary["engine"]["files_reused"] == 6
     assert outputs(tmp_path / "run" / "prepare") == stream
+
+
+def test_a_bucket_of_many_near_copies_is_decided_as_the_streaming_engine_does(tmp_path):
+    """Buckets larger than the vectorised small-bucket path (64 members) go through the blocked one."""
+    rng = random.Random(4)
+    base = [rng.choice(WORDS) for _ in range(60)]
+    docs = []
+    for i in range(150):
+        words = list(base)
+        for _ in range(rng.randint(0, 6)):
+            words[rng.randrange(60)] = rng.choice(WORDS)
+        docs.append(" ".join(words) + f" copie{i}")
+    (tmp_path / "c.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    found = {}
+    for name, settings in (("s", {}), ("t", {"engine": "tasks"})):
+        (tmp_path / name).mkdir()
+        run(PrepareConfig(inputs=[str(tmp_path / "c.txt")], validation_fraction=0, **settings),
+            StageContext(run_dir=tmp_path, out=tmp_path / name, seed=0, upstream={}))
+        found[name] = outputs(tmp_path / name)
+    assert found["s"] == found["t"] and found["s"]["report"]["totals"]["dropped"]["near_duplicate"] > 100

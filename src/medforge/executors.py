@@ -46,6 +46,7 @@ class RayCluster:
             raise ConfigError(f"'{setting}' ({address}) needs Ray, which is not installed: {RAY_EXTRA}") from exc
         self.ray = ray
         self.max_retries = max_retries
+        _reachable(address, setting)  # ray.init waits forever for an address nobody answers at
         if not ray.is_initialized():
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -69,6 +70,21 @@ class RayCluster:
 
     def close(self) -> None:
         self.ray.shutdown()
+
+
+def _reachable(address: str, setting: str, timeout: float = 10.0) -> None:
+    """A HOST:PORT address (not 'auto') must accept a connection before Ray is asked to join it."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.removeprefix("ray://"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"'{setting}': nothing answers at {address} ({exc.strerror or exc}); start a cluster with "
+                          "ray start --head --port PORT (and ray start --address HEAD:PORT on the other nodes), "
+                          "then give HEAD:PORT") from None
 
 
 def _on_node(fn: Callable, *args) -> tuple[str, Any]:

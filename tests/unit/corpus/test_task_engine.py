@@ -201,3 +201,16 @@ def test_a_bucket_of_many_near_copies_is_decided_as_the_streaming_engine_does(tm
             StageContext(run_dir=tmp_path, out=tmp_path / name, seed=0, upstream={}))
         found[name] = outputs(tmp_path / name)
     assert found["s"] == found["t"] and found["s"]["report"]["totals"]["dropped"]["near_duplicate"] > 100
+
+
+def test_a_ray_address_nobody_answers_at_is_a_clear_error_not_a_hang(tmp_path):
+    pytest.importorskip("ray")
+    import socket
+
+    from medforge import executors
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError, match=rf"nothing answers at 127.0.0.1:{port}.*ray start --head"):
+        executors.make(1, f"127.0.0.1:{port}")

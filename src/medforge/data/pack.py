@@ -20,10 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, Sequence, Value
+from datasets.arrow_writer import ArrowWriter
 
 from medforge import executors, meta
 from medforge.corpus.store import count_rows, split_files
-from medforge.data.packers import pack_docs, unit_cuts
+from medforge.data.packers import Block, Chunk, greedy, pack_docs, unit_cuts
 from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, preprocessor
 
 # a finished build leaves this marker with its fingerprint; a rerun with the same inputs reuses the build
@@ -91,6 +92,35 @@ def tokenized_docs(files: list[str], batch: int = 1000) -> Iterator[tuple[list[i
             yield from zip(*(record.column(name).to_pylist() for name in ("ids", "starts", "cuts")))
 
 
+def tokenized_chunks(files: list[str], batch: int = 8192) -> Iterator[Chunk]:
+    """The same documents as arrays, a record batch at a time (mode pack needs no cuts)."""
+    for path in files:
+        for record in pq.ParquetFile(path).iter_batches(batch_size=batch, columns=["ids", "starts"]):
+            ids, starts = record.column("ids"), record.column("starts")
+            yield (ids.flatten().to_numpy(), starts.flatten().to_numpy(),
+                   pc.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _table(block: Block) -> pa.Table:
+    rows, seq_len = block["input_ids"].shape
+    offsets = pa.array(np.arange(0, (rows + 1) * seq_len, seq_len, dtype=np.int32))
+    return pa.table({"input_ids": pa.ListArray.from_arrays(offsets, block["input_ids"].ravel()),
+                     "starts": pa.ListArray.from_arrays(offsets, block["starts"].ravel()),
+                     "n_real": block["n_real"]}, schema=FEATURES.arrow_schema)
+
+
+def _blocks(rows: Iterator[dict], size: int = 1024) -> Iterator[Block]:
+    """The row dicts of the unit modes, grouped into blocks."""
+    group: list[dict] = []
+    for row in rows:
+        group.append(row)
+        if len(group) == size:
+            yield {k: np.array([r[k] for r in group]) for k in FEATURES}
+            group = []
+    if group:
+        yield {k: np.array([r[k] for r in group]) for k in FEATURES}
+
+
 TOKENIZED = pa.schema([("ids", pa.list_(pa.int32())), ("cuts", pa.list_(pa.int32())), ("starts", pa.list_(pa.int8()))])
 
 
@@ -142,15 +172,20 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     doc_tokens = sum(pc.sum(pc.list_value_length(pq.read_table(p, columns=["ids"]).column("ids"))).as_py() or 0
                      for p in tokenized)
 
-    def rows():
-        # cls/sep: <s> </s> for RoBERTa and CamemBERT, [CLS] [SEP] for BERT
-        yield from pack_docs(tokenized_docs(tokenized), seq_len, tokenizer.cls_token_id, tokenizer.sep_token_id,
-                             tokenizer.pad_token_id, mode)
-
-    Dataset.from_generator(rows, features=FEATURES, cache_dir=str(cache)).save_to_disk(str(target))
+    # cls/sep: <s> </s> for RoBERTa and CamemBERT, [CLS] [SEP] for BERT
+    special = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
+    blocks = greedy(tokenized_chunks(tokenized), seq_len, *special) if mode == "pack" else \
+        _blocks(pack_docs(tokenized_docs(tokenized), seq_len, *special, mode))
+    writer = ArrowWriter(features=FEATURES, path=str(cache / "packed.arrow"))
+    real = 0
+    for block in blocks:
+        writer.write_table(_table(block))
+        real += int(block["n_real"].sum())
+    writer.finalize()
+    Dataset.from_file(str(cache / "packed.arrow")).save_to_disk(str(target))
     shutil.rmtree(cache, ignore_errors=True)
     packed = datasets.load_from_disk(str(target))
-    stats = {**_stats(n_docs, doc_tokens, len(packed), sum(packed["n_real"]), seq_len), "mode": mode}
+    stats = {**_stats(n_docs, doc_tokens, len(packed), real, seq_len), "mode": mode}
     # Conservation: every document token is in exactly one sequence; the rest are bos/eos separators.
     assert stats["real_tokens"] == doc_tokens + stats["separator_tokens"], stats
     (target / "medforge_stats.json").write_text(json.dumps(stats), encoding="utf-8")

@@ -22,6 +22,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 
+import numpy as np
+
 MODES = ("pack", "document", "sentence", "line")
 SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+|(?<=[。！？])")
 LINE_END = re.compile(r"\n+")
@@ -47,18 +49,67 @@ def _row(ids: list[int], starts: list[int], seq_len: int, bos: int, pad: int) ->
             "n_real": n}
 
 
-def greedy(docs: Iterable[Doc], seq_len: int, bos: int, eos: int, pad: int) -> Iterator[dict]:
+Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]  # every document's ids end to end, their starts, lengths
+Block = dict[str, np.ndarray]  # input_ids and starts (rows, seq_len), n_real (rows,)
+
+
+def greedy(chunks: Iterable[Chunk], seq_len: int, bos: int, eos: int, pad: int) -> Iterator[Block]:
+    """Pack mode on whole arrays: each chunk of documents gets its end tokens, joins what the previous
+    chunk left over, and is cut into full rows by a reshape; only the very last row is padded. A Python
+    loop over documents here took longer than tokenizing them."""
     width = seq_len - 1
-    ids_buf: list[int] = []
-    starts_buf: list[int] = []
-    for ids, starts, _ in docs:
-        ids_buf += ids + [eos]
-        starts_buf += starts + [1]
-        while len(ids_buf) >= width:
-            yield _row(ids_buf[:width], starts_buf[:width], seq_len, bos, pad)
-            del ids_buf[:width], starts_buf[:width]
-    if ids_buf:
-        yield _row(ids_buf, starts_buf, seq_len, bos, pad)
+    carry_ids, carry_starts = np.empty(0, np.int32), np.empty(0, np.int8)
+    for ids, starts, lengths in chunks:
+        if not len(lengths):
+            continue
+        ends = np.cumsum(lengths) + np.arange(len(lengths))  # document i's end token follows its tokens
+        body = np.ones(len(ids) + len(lengths), dtype=bool)
+        body[ends] = False
+        flat_ids = np.full(len(body), eos, dtype=np.int32)
+        flat_ids[body] = ids
+        flat_starts = np.ones(len(body), dtype=np.int8)
+        flat_starts[body] = starts
+        flat_ids, flat_starts = np.concatenate([carry_ids, flat_ids]), np.concatenate([carry_starts, flat_starts])
+        full = len(flat_ids) // width * width
+        if full:
+            yield _block(flat_ids[:full].reshape(-1, width), flat_starts[:full].reshape(-1, width), seq_len, bos, pad)
+        carry_ids, carry_starts = flat_ids[full:], flat_starts[full:]
+    if len(carry_ids):
+        yield _block(carry_ids[None, :], carry_starts[None, :], seq_len, bos, pad)
+
+
+def _block(ids: np.ndarray, starts: np.ndarray, seq_len: int, bos: int, pad: int) -> Block:
+    rows, n = ids.shape[0], ids.shape[1] + 1
+    out_ids = np.full((rows, seq_len), pad, dtype=np.int32)
+    out_ids[:, 0] = bos
+    out_ids[:, 1:n] = ids
+    out_starts = np.ones((rows, seq_len), dtype=np.int8)
+    out_starts[:, 1:n] = starts
+    return {"input_ids": out_ids, "starts": out_starts, "n_real": np.full(rows, n, dtype=np.int32)}
+
+
+def chunks_of(docs: Iterable[Doc], size: int = 1024) -> Iterator[Chunk]:
+    """Documents as lists, grouped into the arrays ``greedy`` takes."""
+    group: list[Doc] = []
+    for doc in docs:
+        group.append(doc)
+        if len(group) == size:
+            yield _chunk(group)
+            group = []
+    if group:
+        yield _chunk(group)
+
+
+def _chunk(group: list[Doc]) -> Chunk:
+    return (np.fromiter((t for ids, _, _ in group for t in ids), dtype=np.int32),
+            np.fromiter((s for _, starts, _ in group for s in starts), dtype=np.int8),
+            np.array([len(ids) for ids, _, _ in group], dtype=np.int64))
+
+
+def rows_of(blocks: Iterable[Block]) -> Iterator[dict]:
+    for block in blocks:
+        for ids, starts, n in zip(block["input_ids"], block["starts"], block["n_real"]):
+            yield {"input_ids": ids.tolist(), "starts": starts.tolist(), "n_real": int(n)}
 
 
 def by_units(docs: Iterable[Doc], seq_len: int, bos: int, eos: int, pad: int, mode: str) -> Iterator[dict]:
@@ -87,6 +138,7 @@ def by_units(docs: Iterable[Doc], seq_len: int, bos: int, eos: int, pad: int, mo
 
 
 def pack_docs(docs: Iterable[Doc], seq_len: int, bos: int, eos: int, pad: int, mode: str = "pack") -> Iterator[dict]:
+    """Rows as dicts of lists, whatever the mode (``greedy`` on arrays is the fast way for mode pack)."""
     if mode == "pack":
-        return greedy(docs, seq_len, bos, eos, pad)
+        return rows_of(greedy(chunks_of(docs), seq_len, bos, eos, pad))
     return by_units(docs, seq_len, bos, eos, pad, mode)

@@ -84,3 +84,33 @@ def test_unit_cuts_follow_sentences_and_lines_in_token_space(tiny_tokenizer):
     line = unit_cuts(text, starts, "line")
     assert len(line) == 2 and tiny_tokenizer.decode(ids[line[1]:]).strip() == "Ligne deux"
     assert unit_cuts(text, starts, "pack") == [0]
+
+
+def reference_greedy(docs, seq_len):
+    """The packing rule spelled out one token at a time: documents end to end with an end token each, a
+    start token per row, cut every seq_len - 1 tokens, the last row padded."""
+    stream = [(t, s) for ids, starts, _ in docs for t, s in [*zip(ids, starts), (EOS, 1)]]
+    width = seq_len - 1
+    rows = []
+    for i in range(0, len(stream), width):
+        part = stream[i:i + width]
+        n = len(part) + 1
+        rows.append({"input_ids": [BOS] + [t for t, _ in part] + [PAD] * (seq_len - n),
+                     "starts": [1] + [s for _, s in part] + [1] * (seq_len - n), "n_real": n})
+    return rows
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 1024])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_array_packing_equals_the_rule_token_by_token_at_any_chunk_size(chunk, seed):
+    from medforge.data.packers import chunks_of, greedy, rows_of
+
+    rng = random.Random(seed)
+    docs = synthetic(n_docs=30, seed=seed)
+    docs.insert(5, ([], [], [0]))  # an empty document still ends with its end token
+    docs = [(ids, [rng.randint(0, 1) for _ in ids], cuts) for ids, _, cuts in docs]
+    rows = list(rows_of(greedy(chunks_of(docs, size=chunk), SEQ, BOS, EOS, PAD)))
+    assert rows == reference_greedy(docs, SEQ)
+    # a stream that fills its last row exactly leaves no padded row behind
+    exact = [([7] * (SEQ - 2), [1] * (SEQ - 2), [0])] * 3
+    assert [r["n_real"] for r in rows_of(greedy(chunks_of(exact, size=chunk), SEQ, BOS, EOS, PAD))] == [SEQ] * 3

@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--part", metavar="I/N", help="process only part I of N of the input files (0-based), "
                            "e.g. a SLURM array task's share, and stop; a last run without --part (with "
                            "prepare.engine=tasks) reuses every part and writes the corpus")
+        if stage.name == "pretrain":
+            p.add_argument("--pack-part", metavar="I/N", help="only tokenize part I of N of the prepared corpus's "
+                           "shard files for packing (0-based), e.g. a SLURM array task's share, and stop; the "
+                           "pre-training run reuses every finished part")
         p.set_defaults(func=lambda args, name=stage.name: _stage(args, name))
 
     from medforge.evaluate.commands import add_parsers
@@ -204,6 +208,8 @@ def _stage(args, name: str | None) -> int:
     cfg = pipeline.load(args.config, args.overrides, getattr(args, "profile", None))
     if getattr(args, "part", None):
         return _prepare_part(cfg, args.part)
+    if getattr(args, "pack_part", None):
+        return _pack_part(cfg, args.pack_part)
     status = pipeline.run(cfg, only=None if name is None else [name], force=args.force)
     if not log.is_main_process():
         return 0
@@ -222,14 +228,43 @@ def _serve(args) -> int:
     return 0
 
 
-def _prepare_part(cfg, part: str) -> int:
-    from medforge.corpus.engine import run_part
+def _part(flag: str, part: str) -> tuple[int, int]:
     from medforge.errors import ConfigError
 
     try:
         index, count = (int(x) for x in part.split("/"))
     except ValueError:
-        raise ConfigError(f"--part {part}: expected I/N, e.g. 0/16 for the first of 16 parts") from None
+        raise ConfigError(f"{flag} {part}: expected I/N, e.g. 0/16 for the first of 16 parts") from None
+    return index, count
+
+
+def _pack_part(cfg, part: str) -> int:
+    from medforge import paths
+    from medforge.errors import MedforgeError
+    from medforge.pretrain.stage import tokenize_part
+
+    pipeline = _pipeline()
+    index, count = _part("--pack-part", part)
+    cfg.pretrain.validate("section 'pretrain' of the pipeline file")
+    run_dir = Path(cfg.run_dir)
+    done = {}
+    for name in ("prepare", "tokenizer"):
+        folder = pipeline.stage_dir(run_dir, pipeline.STAGE_BY_NAME[name])
+        if not (folder / pipeline.MARKER).exists() and not (name == "tokenizer" and cfg.pretrain.tokenizer):
+            raise MedforgeError(f"--pack-part: the {name} stage has not finished in {folder}; run it first "
+                                f"(medforge {name} --config ...)")
+        done[name] = folder
+    tokenizer = paths.model_ref(cfg.pretrain.tokenizer, "tokenizer") if cfg.pretrain.tokenizer else done["tokenizer"]
+    result = tokenize_part(cfg.pretrain, run_dir, done["prepare"], tokenizer, index, count)
+    print(f"pack part {index}/{count}: {result['files']['train']} train and {result['files']['validation']} "
+          f"validation shard files tokenized in {result['seconds']} s -> {result['work']}")
+    return 0
+
+
+def _prepare_part(cfg, part: str) -> int:
+    from medforge.corpus.engine import run_part
+
+    index, count = _part("--part", part)
     cfg.prepare.validate("section 'prepare' of the pipeline file")
     done = run_part(cfg.prepare, cfg.run_dir, index, count)
     print(f"part {index}/{count}: {done['files']} files, {done['documents']} documents in {done['seconds']} s "

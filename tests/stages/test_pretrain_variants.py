@@ -246,3 +246,37 @@ def test_an_optimizer_step_reads_nothing_back_from_the_device(base_run, tmp_path
     losses_logged = [json.loads(r)["loss"] for r in (run / "pretrain" / "metrics.jsonl").read_text().splitlines()
                      if "loss" in json.loads(r)]
     assert len(losses_logged) == 2 and all(math.isfinite(v) for v in losses_logged)
+
+
+def test_slurm_pack_array_tokenizes_ahead_and_pretraining_packs_the_same_sequences(base_run, tmp_path, monkeypatch):
+    """configs/slurm/pack.sbatch run as SLURM would: two array tasks at once, separate processes; the
+    pre-training stage then tokenizes nothing and packs what the base run packed by itself."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import datasets
+
+    import medforge.data.pack as pack
+
+    run = fresh(base_run, tmp_path)
+    root = Path(__file__).resolve().parents[2]
+    overrides = [f"run_dir={run}", *TINY, "pretrain.max_steps=4"]
+    env = {**os.environ, "MEDFORGE_BIN": str(Path(sys.executable).parent / "medforge"), "SLURM_CPUS_PER_TASK": "1",
+           "SLURM_ARRAY_TASK_COUNT": "2"}
+    tasks = [subprocess.Popen(["bash", root / "configs" / "slurm" / "pack.sbatch", DEMO, *overrides],
+                              env={**env, "SLURM_ARRAY_TASK_ID": str(i)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    logs = [t.communicate(timeout=300)[0] for t in tasks]
+    assert [t.returncode for t in tasks] == [0, 0], logs
+    assert "1 train and 0 validation" in logs[0] and "0 train and 1 validation" in logs[1], logs
+    monkeypatch.setattr(pack, "tokenize_file", lambda *args: (_ for _ in ()).throw(AssertionError("tokenized")))
+    assert run_cli("pretrain", "--config", DEMO, *overrides) == 0
+    for split in ("train", "validation"):
+        ours = datasets.load_from_disk(str(run / "pretrain" / "packed" / split))
+        theirs = datasets.load_from_disk(str(base_run / "pretrain" / "packed" / split))
+        assert ours["input_ids"] == theirs["input_ids"] and ours["starts"] == theirs["starts"]
+    missing = subprocess.run(["bash", root / "configs" / "slurm" / "pack.sbatch", DEMO, f"run_dir={tmp_path}/none"],
+                             env={**env, "SLURM_ARRAY_TASK_ID": "0"}, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "prepare stage has not finished" in missing.stderr

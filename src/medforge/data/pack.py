@@ -9,9 +9,10 @@ decides where sequences end. The stream runs across the whole split, so unlike `
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import datasets
@@ -29,7 +30,12 @@ from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, preprocessor
 
 # a finished build leaves this marker with its fingerprint; a rerun with the same inputs reuses the build
 PACKED_MARKER = "_PACKED.json"
+# tokenized shard files, kept under the run folder (not the stage's, which a changed config wipes) so that a
+# rerun, the short phase and the parts of a SLURM array reuse every finished file
+PACK_WORK = "pack-work"
 PACK_VERSION = 2  # bump when the packed bytes change for the same inputs (2: special-token strings as text)
+
+logger = logging.getLogger(__name__)
 
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
                      "n_real": Value("int32")})
@@ -70,19 +76,46 @@ class Encoder:
 
 
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack",
-                   workers: int = 1, ray: str = "") -> list[str]:
+                   workers: int = 1, ray: str = "", only: Collection[int] | None = None) -> list[str]:
     """One Parquet file per shard file of the split, one row per document: token ids (no special tokens),
     word-start flags and unit cuts; the files are tokenized in ``workers`` processes, or as Ray tasks on the
     cluster at ``ray``. Written with pyarrow from the tokenizer's lists: ``datasets.map`` spent more time
-    checking and converting its output than the tokenizer took."""
-    files = [str(p) for p in split_files(corpus_dir, split)]
+    checking and converting its output than the tokenizer took.
+
+    Each file's marker names the shard (path, size, time), the tokenizer and what the cuts follow; a file
+    whose marker matches is reused. ``only`` (indices into the split's shard files) tokenizes and returns only
+    those files: one SLURM array task's share."""
+    settings = {"tokenizer": meta.hash_json({"tokenizer": tokenizer.backend_tokenizer.to_str(),
+                                             "pre_segment": tokenizer.init_kwargs.get(PRE_SEGMENT_KEY)}),
+                "cuts": mode if mode in ("sentence", "line") else "none", "version": PACK_VERSION}
+    calls = []
+    for i, shard in enumerate(split_files(corpus_dir, split)):
+        if only is None or i in only:
+            stat = shard.stat()
+            fingerprint = meta.hash_json({"file": str(shard.resolve()), "size": stat.st_size,
+                                          "mtime": stat.st_mtime_ns, **settings})
+            calls.append((str(shard), Encoder(tokenizer, mode), str(cache_dir / f"tokens-{i:06d}.parquet"),
+                          fingerprint))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    runner = executors.make(workers, ray, setting="pretrain.pack_ray")
+    todo = [call for call in calls if not _tokenized(call[2], call[3])]
+    if len(todo) < len(calls):
+        logger.info("%s: %d of %d tokenized shard files reused from %s", split, len(calls) - len(todo), len(calls),
+                    cache_dir)
+    if todo:
+        runner = executors.make(workers, ray, setting="pretrain.pack_ray")
+        try:
+            runner.map(tokenize_file, todo)
+        finally:
+            runner.close()
+    return [call[2] for call in calls]
+
+
+def _tokenized(out: str, fingerprint: str) -> bool:
     try:
-        return runner.map(tokenize_file, [(f, Encoder(tokenizer, mode), str(cache_dir / f"tokens-{i:06d}.parquet"))
-                                          for i, f in enumerate(files)])
-    finally:
-        runner.close()
+        marker = json.loads(Path(out).with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("fingerprint") == fingerprint and Path(out).is_file()
 
 
 def tokenized_docs(files: list[str], batch: int = 1000) -> Iterator[tuple[list[int], list[int], list[int]]]:
@@ -124,13 +157,15 @@ def _blocks(rows: Iterator[dict], size: int = 1024) -> Iterator[Block]:
 TOKENIZED = pa.schema([("ids", pa.list_(pa.int32())), ("cuts", pa.list_(pa.int32())), ("starts", pa.list_(pa.int8()))])
 
 
-def tokenize_file(path: str, encode: Encoder, out: str, batch: int = 256) -> str:
-    """One shard file tokenized to ``out`` (renamed into place when complete, so a rerun task is harmless)."""
+def tokenize_file(path: str, encode: Encoder, out: str, fingerprint: str = "", batch: int = 256) -> str:
+    """One shard file tokenized to ``out`` (renamed into place when complete, its marker written last, so a
+    rerun task is harmless and a killed one leaves nothing that looks finished)."""
     tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")
     with pq.ParquetWriter(tmp, TOKENIZED) as writer:
         for record in pq.ParquetFile(path).iter_batches(batch_size=batch, columns=["text"]):
             writer.write_table(pa.table(encode({"text": record.column("text").to_pylist()}), schema=TOKENIZED))
     os.replace(tmp, out)
+    meta.write_json(Path(out).with_suffix(".json"), {"fingerprint": fingerprint, "shard": path})
     return out
 
 
@@ -150,11 +185,14 @@ def packing_fingerprint(corpus_dir: Path, split: str, tokenizer, seq_len: int, m
 
 
 def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir: Path,
-                 mode: str = "pack", workers: int = 1, ray: str = "") -> tuple[Dataset, dict]:
+                 mode: str = "pack", workers: int = 1, ray: str = "", tokens_dir: Path | None = None
+                 ) -> tuple[Dataset, dict]:
     """Tokenize and pack one split into ``out_dir/<split>`` (Arrow, memory-mapped); return it and its stats.
 
     A finished build with the same fingerprint is reused: a resumed or time-budget-restarted run does not
-    tokenize the corpus again (minutes on a large corpus, which counted against ``max_minutes``)."""
+    tokenize the corpus again (minutes on a large corpus, which counted against ``max_minutes``). The
+    tokenized shard files go to ``tokens_dir`` and stay there for the next build (default: a temporary
+    folder beside the output, removed)."""
     target = out_dir / split
     fingerprint = packing_fingerprint(corpus_dir, split, tokenizer, seq_len, mode)
     done = _read_marker(target)
@@ -167,7 +205,7 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
         return Dataset.from_dict({"input_ids": [], "starts": [], "n_real": []}, features=FEATURES), \
             _stats(0, 0, 0, 0, seq_len)
     cache = out_dir / f".cache-{split}"
-    tokenized = tokenize_split(corpus_dir, split, tokenizer, cache, mode, workers, ray)
+    tokenized = tokenize_split(corpus_dir, split, tokenizer, tokens_dir or cache, mode, workers, ray)
     n_docs = sum(pq.ParquetFile(p).metadata.num_rows for p in tokenized)
     doc_tokens = sum(pc.sum(pc.list_value_length(pq.read_table(p, columns=["ids"]).column("ids"))).as_py() or 0
                      for p in tokenized)
@@ -176,6 +214,7 @@ def build_packed(corpus_dir: Path, split: str, tokenizer, seq_len: int, out_dir:
     special = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
     blocks = greedy(tokenized_chunks(tokenized), seq_len, *special) if mode == "pack" else \
         _blocks(pack_docs(tokenized_docs(tokenized), seq_len, *special, mode))
+    cache.mkdir(parents=True, exist_ok=True)
     writer = ArrowWriter(features=FEATURES, path=str(cache / "packed.arrow"))
     real = 0
     for block in blocks:

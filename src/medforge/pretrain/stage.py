@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,10 +21,11 @@ from accelerate.utils import DistributedType, set_seed
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
 from medforge import log, meta, paths
+from medforge.corpus.store import split_files
 from medforge.data.batches import BatchStream
 from medforge.data.collator import MLMCollator
 from medforge.data.loader import Feed, default_workers
-from medforge.data.pack import build_packed, load_packed
+from medforge.data.pack import PACK_WORK, build_packed, load_packed, tokenize_split
 from medforge.errors import ConfigError
 from medforge.models.flops import flops_per_token, peak_tflops
 from medforge.pretrain.carbon import Emissions
@@ -212,6 +214,26 @@ def schedule(cfg: PretrainConfig, world: int) -> tuple[int, int]:
     return accum, steps
 
 
+def tokenize_part(cfg: PretrainConfig, run_dir: Path, corpus: Path, tokenizer_dir: Path, part: int,
+                  parts: int) -> dict:
+    """Tokenize share ``part`` of ``parts`` of the corpus's shard files for packing (one SLURM array task's
+    share: every parts-th file of the train then validation files) into the run's pack-work folder, where the
+    pre-training stage finds and reuses them."""
+    if not 0 <= part < parts:
+        raise ConfigError(f"--pack-part {part}/{parts}: the part must be in 0..{parts - 1}")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    check_special_tokens(tokenizer, str(tokenizer_dir))
+    t0 = time.perf_counter()
+    files, first = {}, 0
+    for split in ("train", "validation"):
+        count = len(split_files(corpus, split))
+        share = {i for i in range(count) if (first + i) % parts == part}
+        first += count
+        files[split] = len(tokenize_split(corpus, split, tokenizer, run_dir / PACK_WORK / split, cfg.packing,
+                                          cfg.pack_workers, only=share)) if share else 0
+    return {"files": files, "seconds": round(time.perf_counter() - t0, 1), "work": str(run_dir / PACK_WORK)}
+
+
 def packed_data(cfg: PretrainConfig, ctx, tokenizer, accelerator) -> dict:
     """Train and validation sequences (and the short phase's, if scheduled), packed once by the main
     process; the other processes read what it wrote."""
@@ -223,7 +245,8 @@ def packed_data(cfg: PretrainConfig, ctx, tokenizer, accelerator) -> dict:
     if accelerator.is_main_process:
         for name, (length, folder, split) in jobs.items():
             data[name], data[f"{name}_stats"] = build_packed(corpus, split, tokenizer, length, ctx.out / folder,
-                                                             cfg.packing, cfg.pack_workers, cfg.pack_ray)
+                                                             cfg.packing, cfg.pack_workers, cfg.pack_ray,
+                                                             Path(ctx.run_dir) / PACK_WORK / split)
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         for name, (length, folder, split) in jobs.items():

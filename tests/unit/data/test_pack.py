@@ -107,3 +107,43 @@ def test_two_packing_workers_give_the_same_sequences_as_one(tmp_path, tiny_token
     assert stats_one == stats_two
     for column in ("input_ids", "starts", "n_real"):
         assert one[column] == two[column]
+
+
+def _three_shards(tmp_path, texts):
+    corpus = tmp_path / "corpus"
+    for s in range(3):
+        writer = SplitWriter(corpus / SHARDS / shard_name("train", s, "parquet"))
+        for i, text in enumerate(texts[s::3]):
+            writer.add(text, "s", "f", i)
+        writer.close()
+    return corpus
+
+
+def test_tokenized_files_are_kept_and_reused_by_parts_the_short_phase_and_reruns(tmp_path, tiny_tokenizer,
+                                                                                   sample_texts, monkeypatch):
+    """Parts tokenized separately (as SLURM array tasks would), then a build that tokenizes nothing gives the
+    sequences of a build that tokenized everything itself; a torn marker or another mode is tokenized again."""
+    import medforge.data.pack as pack
+
+    corpus = _three_shards(tmp_path, sample_texts[:150])
+    fresh, fresh_stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "fresh")
+    tokens = tmp_path / "work" / "train"
+    done = [pack.tokenize_split(corpus, "train", tiny_tokenizer, tokens, only={0, 2}),
+            pack.tokenize_split(corpus, "train", tiny_tokenizer, tokens, only={1})]
+    assert [len(d) for d in done] == [2, 1] and len(list(tokens.glob("tokens-*.json"))) == 3
+    calls = []
+    real = pack.tokenize_file
+    monkeypatch.setattr(pack, "tokenize_file", lambda *args: calls.append(args[0]) or real(*args))
+    for length in (64, 32):  # the long phase and the short phase both reuse them
+        packed, stats = build_packed(corpus, "train", tiny_tokenizer, length, tmp_path / f"p{length}",
+                                     tokens_dir=tokens)
+    assert calls == [] and packed[0]["input_ids"].__len__() == 32
+    again, stats = build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "again", tokens_dir=tokens)
+    assert calls == [] and stats == fresh_stats and again["input_ids"] == fresh["input_ids"]
+    assert tokens.is_dir()  # kept for the next build
+    (tokens / "tokens-000001.json").write_text("{")  # torn by a crash: that file alone is redone
+    build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "torn", tokens_dir=tokens)
+    assert [p.rsplit("-", 1)[1] for p in calls] == ["00001.parquet"]
+    calls.clear()
+    build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "sentence", "sentence", tokens_dir=tokens)
+    assert len(calls) == 3  # sentence cuts are not in files made for mode pack

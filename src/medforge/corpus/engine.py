@@ -3,11 +3,13 @@
 1. one task per input file (``units``): read, normalise, filter, screen, hash; results to the work folder;
 2. one task per LSH band (``bands``): buckets by band key, every bucket's pairs verified on the signature;
 3. here, in the global order (sources, then files, then positions): the decisions the streaming engine
-   makes (exact duplicates, which near duplicate is kept, split, sampling), through the very same code,
-   with near-duplicate lookups answered from the verified pairs; the shards, markers and report.
+   makes (exact duplicates, which near duplicate is kept), through the very same code, with
+   near-duplicate lookups answered from the verified pairs; no text is read;
+4. one task per shard (``placing``): the kept documents' split and sampling, the shard's Parquet files;
+   then, here, the markers and the report.
 
-Steps 1 and 2 run wherever the executor runs them (this process, local processes, a Ray cluster, or
-SLURM array tasks calling ``run_part``); step 3 reads no raw text and does no hashing. The work folder
+Steps 1, 2 and 4 run wherever the executor runs them (this process, local processes, a Ray cluster, or
+SLURM array tasks calling ``run_part``); step 3 reads no text and does no hashing. The work folder
 (``RUN/prepare-work``) keeps finished units, so an interrupted run redoes only the files it had not
 finished; it is removed when the stage completes.
 """
@@ -24,6 +26,7 @@ from medforge.corpus import units
 from medforge.corpus.bands import PairedDedup, band_edges, near_pairs
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.dedup import bands_for
+from medforge.corpus.placing import PlannedShards, write_shard
 from medforge.corpus.readers import FORMATS, Counts, expand, unsupported
 from medforge.corpus.store import SHARDS
 from medforge.errors import ConfigError
@@ -71,7 +74,7 @@ def run_part(cfg: PrepareConfig, run_dir: str, part: int, parts: int) -> dict:
 
 
 def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]) -> dict:
-    from medforge.corpus.stage import Shards, finish, write
+    from medforge.corpus.stage import finish, write
 
     reader_counts = {s.label: Counts() for s in sources}
     todo = plan(sources, reader_counts)
@@ -90,17 +93,18 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
             found = executor.map(band_edges, [(str(work), sizes, b, rows, cfg.near_threshold) for b in range(bands)])
             pairs = near_pairs(found)
         t2 = time.perf_counter()
+        for unit, marker in zip(todo, markers):
+            units.merge_counts(reader_counts[unit.source.label], marker)
+        shutil.rmtree(ctx.out / SHARDS, ignore_errors=True)  # the decisions are cheap: always written whole
+        shards = PlannedShards(ctx.out, cfg, work)
+        write(cfg, ctx.seed, _batches(work, todo), PairedDedup(cfg, pairs), shards)
+        t3 = time.perf_counter()
+        shards.write_markers(executor.map(write_shard, shards.tasks(ctx.seed, todo, [n for _, n in sizes])))
     finally:
         executor.close()
-    for unit, marker in zip(todo, markers):
-        units.merge_counts(reader_counts[unit.source.label], marker)
-    shutil.rmtree(ctx.out / SHARDS, ignore_errors=True)  # the decisions are cheap: always written whole
-    dedup = PairedDedup(cfg, pairs)
-    shards = Shards(ctx.out, cfg)
-    write(cfg, ctx.seed, _batches(work, todo), dedup, shards)
     summary = finish(cfg, ctx, sources, shards, reader_counts)
-    seconds = {"files": round(t1 - t0, 2), "bands": round(t2 - t1, 2),
-               "decisions_and_shards": round(time.perf_counter() - t2, 2)}
+    seconds = {"files": round(t1 - t0, 2), "bands": round(t2 - t1, 2), "decisions": round(t3 - t2, 2),
+               "shards": round(time.perf_counter() - t3, 2)}
     logger.info("task engine: %s", ", ".join(f"{k} {v} s" for k, v in seconds.items()))
     shutil.rmtree(work, ignore_errors=True)
     return {**summary, "engine": {"where": executor.where, "files": len(todo), "files_reused": reused,
@@ -110,5 +114,5 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
 
 def _batches(work: Path, todo: list[units.Unit]) -> Iterator[tuple[list, list]]:
     for unit in todo:
-        for batch in units.documents(work, unit.index):
+        for batch in units.documents(work, unit.index, text=False):
             yield [(unit.source, unit.path, position) for position, _ in batch], [doc for _, doc in batch]

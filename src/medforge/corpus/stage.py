@@ -81,8 +81,11 @@ class Tally:
         self.pii_examples = (self.pii_examples + other.pii_examples)[:examples]
 
     def to_dict(self) -> dict:
-        return {**self.counts, "dropped": dict(self.dropped), "repaired": dict(self.repaired), "pii": dict(self.pii),
-                "languages": dict(self.languages), "pii_examples": self.pii_examples}
+        # keys sorted: the same tally is the same JSON whichever reason happened first (the task engine adds
+        # the placing's counts after the screening's)
+        return {**self.counts, **{name: dict(sorted(counter.items())) for name, counter in (
+            ("dropped", self.dropped), ("repaired", self.repaired), ("pii", self.pii), ("languages", self.languages))},
+                "pii_examples": self.pii_examples}
 
 
 def _processed(cfg: PrepareConfig, batches: Iterator[list], dedup: Dedup) -> Iterator[tuple[list, list[Processed]]]:
@@ -139,18 +142,28 @@ class Shards:
             stale.unlink()
         self._open()
 
+    def place(self, cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: Processed, tally: Tally,
+              number: int) -> None:
+        place(cfg, seed, source, ref, doc.text, doc.words, bool(doc.pii), self.writers, tally)
+
     def close(self, dedup: Dedup, position: int) -> None:
         for writer in self.writers.values():
             writer.close()
+        self.save_decisions(dedup)
+        self.write_marker(position, {s: w.rows for s, w in self.writers.items()}, self.tallies)
+        self.index += 1
+        self._open()
+
+    def save_decisions(self, dedup: Dedup) -> None:
         dedup.save(self.folder / shard_name("state", self.index, "npz"))
         with (self.folder / shard_name("clusters", self.index, "jsonl")).open("w", encoding="utf-8") as fh:
             fh.writelines(json.dumps(c, ensure_ascii=False) + "\n" for c in self.clusters)
-        marker = {"index": self.index, "documents_read_after": position,
-                  "rows": {s: w.rows for s, w in self.writers.items()},
-                  "tallies": {k: t.to_dict() for k, t in self.tallies.items()}}
-        meta.write_json(self.folder / shard_name("shard", self.index, "json"), marker)
-        self.index += 1
-        self._open()
+
+    def write_marker(self, position: int, rows: dict[str, int], tallies: dict[str, Tally], index: int = -1) -> None:
+        index = self.index if index < 0 else index
+        marker = {"index": index, "documents_read_after": position, "rows": rows,
+                  "tallies": {k: t.to_dict() for k, t in tallies.items()}}
+        meta.write_json(self.folder / shard_name("shard", index, "json"), marker)
 
 
 def run(cfg: PrepareConfig, ctx: StageContext) -> dict:
@@ -237,18 +250,24 @@ def _decide(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, doc: 
         shards.clusters.append({"kind": kind, "removed": ref, "kept": dedup.refs[index],
                                 "similarity": round(similarity, 3), "kept_index": index})
         return
-    split = assign(doc.text, seed, cfg.validation_fraction, cfg.test_fraction)
-    n = copies(doc.text, seed, source.weight) if split == "train" else 1
+    shards.place(cfg, seed, source, ref, doc, tally, dedup.current)
+
+
+def place(cfg: PrepareConfig, seed: int, source: SourceConfig, ref: Ref, text: str, words: int, has_pii: bool,
+          writers: dict[str, SplitWriter], tally: Tally) -> None:
+    """A document that is no duplicate: its split, its copies under the source's weight, its rows."""
+    split = assign(text, seed, cfg.validation_fraction, cfg.test_fraction)
+    n = copies(text, seed, source.weight) if split == "train" else 1
     if n == 0:
         tally.dropped["sampled_out"] += 1
         return
     for _ in range(n):
-        shards.writers[split].add(doc.text, *ref)
+        writers[split].add(text, *ref)
     tally.counts[f"kept_{split}"] += 1
     tally.counts["train_rows"] += n if split == "train" else 0
-    tally.counts["words"] += doc.words
-    tally.counts["characters"] += len(doc.text)
-    tally.counts["pii_documents_kept"] += bool(doc.pii) and cfg.pii_policy == "report"
+    tally.counts["words"] += words
+    tally.counts["characters"] += len(text)
+    tally.counts["pii_documents_kept"] += has_pii and cfg.pii_policy == "report"
 
 
 def finish(cfg: PrepareConfig, ctx, sources: list[SourceConfig], shards: Shards, reader_counts: dict) -> dict:

@@ -131,19 +131,33 @@ def signatures(work: Path, index: int) -> np.ndarray:
     return np.load(_names(work, index)["signatures"], mmap_mode="r")
 
 
+def rows(work: Path, index: int, wanted: np.ndarray, columns: list[str]) -> pa.Table:
+    """Rows ``wanted`` (ascending row numbers) of the unit, reading only the row groups that hold them."""
+    file = pq.ParquetFile(_names(work, index)["rows"])
+    ends = np.cumsum([file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)])
+    groups = np.unique(np.searchsorted(ends, wanted, side="right"))
+    first = int(ends[groups[0] - 1]) if groups[0] > 0 else 0
+    if np.any(np.diff(groups) != 1):  # not contiguous: read the span (a shard's rows are one run of documents)
+        groups = np.arange(groups[0], groups[-1] + 1)
+    table = file.read_row_groups(groups.tolist(), columns=columns)
+    return table.take(pa.array(wanted - first))
+
+
 def has_signature(work: Path, index: int) -> np.ndarray:
     table = pq.read_table(_names(work, index)["rows"], columns=["has_signature"])
     return table.column("has_signature").to_numpy(zero_copy_only=False).astype(bool)
 
 
-def documents(work: Path, index: int, batch: int = 1024) -> Iterator[list[tuple[int, Processed]]]:
-    """The unit's documents in order, as (position, Processed) batches carrying their signatures."""
+def documents(work: Path, index: int, batch: int = 1024, text: bool = True) -> Iterator[list[tuple[int, Processed]]]:
+    """The unit's documents in order, as (position, Processed) batches carrying their signatures; without
+    ``text``, their texts are left unread (empty)."""
     sigs = signatures(work, index)
     row = 0
-    for record in pq.ParquetFile(_names(work, index)["rows"]).iter_batches(batch_size=batch):
+    columns = None if text else [c for c in COLUMNS.names if c != "text"]
+    for record in pq.ParquetFile(_names(work, index)["rows"]).iter_batches(batch_size=batch, columns=columns):
         out = []
         for r in record.to_pylist():
-            doc = Processed(text=r["text"], dropped=r["dropped"], repairs=list(r["repairs"]),
+            doc = Processed(text=r.get("text", ""), dropped=r["dropped"], repairs=list(r["repairs"]),
                             pii=list(zip(r["pii_types"], r["pii_examples"])), key=r["key"],
                             redacted_key=r["redacted_key"], words=r["words"], language=r["language"],
                             signature=np.array(sigs[row]) if r["has_signature"] else None)

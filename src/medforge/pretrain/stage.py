@@ -214,7 +214,7 @@ def schedule(cfg: PretrainConfig, world: int) -> tuple[int, int]:
     return accum, steps
 
 
-def tokenize_part(cfg: PretrainConfig, run_dir: Path, corpus: Path, tokenizer_dir: Path, part: int,
+def tokenize_part(cfg: PretrainConfig, run_dir: Path, corpus: Path, tokenizer_dir: str | Path, part: int,
                   parts: int) -> dict:
     """Tokenize share ``part`` of ``parts`` of the corpus's shard files for packing (one SLURM array task's
     share: every parts-th file of the train then validation files) into the run's pack-work folder, where the

@@ -214,3 +214,33 @@ def test_a_ray_address_nobody_answers_at_is_a_clear_error_not_a_hang(tmp_path):
         port = s.getsockname()[1]
     with pytest.raises(ConfigError, match=rf"nothing answers at 127.0.0.1:{port}.*ray start --head"):
         executors.make(1, f"127.0.0.1:{port}")
+
+
+def test_shard_tasks_run_again_after_a_crash_neither_double_nor_lose_a_document(tmp_path, monkeypatch):
+    """Every shard task first dies half-way (a torn temporary file left behind), then runs twice more, as a
+    retried Ray task may: the shards equal the streaming engine's and no temporary file is left."""
+    from medforge import executors
+    from medforge.corpus import placing
+
+    stream = prepared(tmp_path, "stream")
+    runs = []
+
+    class Retrying(executors.Local):
+        def map(self, fn, calls):
+            if fn is not placing.write_shard:
+                return super().map(fn, calls)
+            out = []
+            for call in calls:
+                _, _, _, folder, index, _ = call
+                (tmp_path / "tasks" / "shards").mkdir(parents=True, exist_ok=True)
+                (tmp_path / "tasks" / "shards" / f".train-{index:05d}.parquet.99999.tmp").write_bytes(b"PAR1torn")
+                runs.append(index)
+                fn(*call)
+                out.append(fn(*call))
+            return out
+
+    monkeypatch.setattr(executors, "make", lambda workers, ray, **kw: Retrying(workers))
+    tasks = prepared(tmp_path, "tasks", engine="tasks")
+    assert tasks == stream
+    assert len(runs) > 3 and runs == sorted(runs)  # one task per shard
+    assert not list((tmp_path / "tasks" / "shards").glob(".*"))

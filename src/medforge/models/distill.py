@@ -87,8 +87,10 @@ class DistillMLM(nn.Module):
         return (log_teacher.exp() * (log_teacher - log_student)).sum() * t * t
 
     def alignment(self, student_states, teacher_states, attention_mask) -> torch.Tensor:
-        """Mean over real tokens and mapped layers (embeddings included) of the chosen distance."""
-        real = attention_mask.bool()
+        """Mean over real tokens and mapped layers (embeddings included) of the chosen distance (every token
+        without a mask: a packed batch holds no padding)."""
+        real = attention_mask.bool() if attention_mask is not None else \
+            torch.ones(student_states[0].shape[:2], dtype=torch.bool, device=student_states[0].device)
         pairs = [(0, 0)] + [(i + 1, j + 1) for i, j in enumerate(self.layer_map)]
         total: Any = 0.0
         for s, t in pairs:

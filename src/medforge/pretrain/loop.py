@@ -136,7 +136,12 @@ def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[tor
     accelerator, world, accum = s.accelerator, s.world, s.accum
     # all micro-batches first (masks are drawn on the host), so that one all-reduce gives the step's target
     # count and real tokens over every process and micro-batch (counts in float64: exact)
-    batches = [{k: v.to(accelerator.device, non_blocking=True) for k, v in next(feed).items()} for _ in range(accum)]
+    host = [next(feed) for _ in range(accum)]
+    # Packed rows hold no padding (a split's last row aside): told so on the host, the encoder gets no mask,
+    # so transformers does not test an all-ones mask on the device (a synchronisation per forward, a graph
+    # break under torch.compile) and SDPA may take its flash kernel
+    padded = [bool((b["attention_mask"] == 0).any()) for b in host]
+    batches = [{k: v.to(accelerator.device, non_blocking=True) for k, v in b.items()} for b in host]
     local = torch.stack([sum((b["labels"] != -100).sum() for b in batches),
                          sum(b["attention_mask"].sum() for b in batches)]).double()
     totals = accelerator.reduce(local, "sum")
@@ -145,9 +150,10 @@ def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[tor
     # the result the token mean of the whole global batch (a batch without any target adds nothing)
     scale = ((world * accum) / targets).float()
     loss_sum = torch.zeros((), device=accelerator.device)
-    for batch in batches:
+    for batch, pad in zip(batches, padded):
         with accelerator.accumulate(s.objective):
-            total, _ = s.objective(**batch)
+            total, _ = s.objective(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"] if pad else None,
+                                   labels=batch["labels"])
             accelerator.backward(total * scale)
         loss_sum += total.detach()
     loss = accelerator.reduce(loss_sum, "sum").double() / targets

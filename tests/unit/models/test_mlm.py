@@ -41,3 +41,23 @@ def test_fsdp_wraps_the_encoder_layers_and_keeps_tied_embeddings_in_the_root(tin
     assert len(objective._no_split_modules) == 1 and objective._no_split_modules[0].endswith("Layer")
     layer = get_module_class_from_name(objective, objective._no_split_modules[0])
     assert sum(isinstance(m, layer) for m in objective.modules()) == objective.model.config.num_hidden_layers
+
+
+@pytest.mark.parametrize("family", ["roberta", "bert"])
+def test_an_unpadded_batch_without_a_mask_gives_the_same_loss_and_gradients(tiny_tokenizer, family):
+    """The training step drops the mask of a packed batch with no padding (decided on the host): the encoder
+    must compute exactly what it computes with an all-ones mask."""
+    torch.manual_seed(0)
+    model = build_mlm(family, "tiny", tiny_tokenizer, 32).train()
+    ids = torch.randint(5, len(tiny_tokenizer), (4, 32))
+    batch = MLMCollator(tiny_tokenizer, generator=torch.Generator().manual_seed(1))([{"input_ids": r} for r in ids])
+    assert bool(batch["attention_mask"].all())
+    results = []
+    for mask in (batch["attention_mask"], None):
+        model.zero_grad()
+        torch.manual_seed(2)
+        total, count = SparseMLM(model)(input_ids=batch["input_ids"], attention_mask=mask, labels=batch["labels"])
+        (total / count).backward()
+        results.append((total.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=0, atol=1e-5)

@@ -21,6 +21,7 @@ from medforge.corpus.config import PrepareConfig
 from medforge.rng import mix64
 
 _PRIME = np.uint64(0x100000001B3)
+_EMPTY = np.uint32(0xFFFFFFFF)
 
 
 def exact_key(text: str) -> bytes:
@@ -58,26 +59,44 @@ class MinHasher:
 
     def signature(self, text: str) -> np.ndarray | None:
         """uint32[num_perm], or None for a text shorter than one shingle."""
-        compact = " ".join(text.lower().split())
-        codes = np.frombuffer(compact.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        return self.signatures([text])[0]
+
+    def signatures(self, texts: list[str]) -> list[np.ndarray | None]:
+        """``signature`` of every text, computed over the whole batch at once: a few vector operations per
+        batch instead of per document (the per-call overhead was most of the cost for short documents)."""
+        compact = [" ".join(t.lower().split()).encode("utf-32-le") for t in texts]
+        lengths = np.array([len(c) // 4 for c in compact], dtype=np.int64)
+        shingles = np.maximum(lengths - self.shingle + 1, 0)
+        out: list[np.ndarray | None] = [None] * len(texts)
+        rows = np.flatnonzero(shingles)
+        if not len(rows):
+            return out
+        codes = np.frombuffer(b"".join(compact[r] for r in rows), dtype=np.uint32).astype(np.uint64)
         n = len(codes) - self.shingle + 1
-        if n < 1:
-            return None
+        # a shingle starting near a document's end would run into the next: only each document's own count
+        starts = np.concatenate([[0], np.cumsum(lengths[rows])[:-1]])
+        take = np.repeat(starts - np.concatenate([[0], np.cumsum(shingles[rows])[:-1]]), shingles[rows]) + \
+            np.arange(int(shingles[rows].sum()))
         with np.errstate(over="ignore"):
             h = codes[:n] * self._powers[0]
             for j in range(1, self.shingle):
                 h += codes[j:j + n] * self._powers[j]
-            h = mix64(h)
-        sig = np.full(self.num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
-        np.minimum.at(sig, (h >> self._bin_shift).astype(np.intp), (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-        empty = sig == np.iinfo(np.uint32).max
-        if empty.any():  # densify: an empty bin borrows the next filled bin's value, shifted by the distance
-            filled = np.flatnonzero(~empty)
-            idx = np.flatnonzero(empty)
-            nxt = filled[np.searchsorted(filled, idx) % len(filled)]
-            distance = (nxt - idx) % self.num_perm
-            sig[idx] = sig[nxt] + (distance * 0x9E3779B1).astype(np.uint32)
-        return sig
+            h = mix64(h[take])
+        owner = np.repeat(np.arange(len(rows)), shingles[rows])
+        sig = np.full((len(rows), self.num_perm), _EMPTY, dtype=np.uint32)
+        np.minimum.at(sig.reshape(-1), owner * self.num_perm + (h >> self._bin_shift).astype(np.intp),
+                      (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        empty = sig == _EMPTY
+        if empty.any():  # densify: an empty bin borrows the next filled bin's value (cyclically), shifted by the distance
+            width = self.num_perm
+            position = np.where(~np.concatenate([empty, empty], axis=1), np.arange(2 * width), 2 * width)
+            following = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1][:, :width]
+            r, c = np.nonzero(empty)
+            nxt = following[r, c]
+            sig[r, c] = sig[r, nxt % width] + ((nxt - c) * 0x9E3779B1).astype(np.uint32)
+        for i, r in enumerate(rows):
+            out[r] = sig[i]
+        return out
 
 
 class NearDuplicates:

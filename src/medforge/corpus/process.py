@@ -49,6 +49,19 @@ class Processor:
         return self.language_id(text)
 
     def __call__(self, raw: str) -> Processed:
+        return self.batch([raw])[0]
+
+    def batch(self, raws: list[str]) -> list[Processed]:
+        """Every document processed; the MinHash signatures of those that need one computed together."""
+        done = [self._one(raw) for raw in raws]
+        if self.hasher is not None:
+            todo = [doc for doc, sign in done if sign]
+            for doc, signature in zip(todo, self.hasher.signatures([doc.text for doc in todo])):
+                doc.signature = signature
+        return [doc for doc, _ in done]
+
+    def _one(self, raw: str) -> tuple[Processed, bool]:
+        """The document, and whether it still needs its signature (it was neither dropped nor known)."""
         cfg, out = self.cfg, Processed()
         text, fixed = self.normalize(raw)
         if fixed:
@@ -60,7 +73,7 @@ class Processor:
         out.text = text
         if not text:
             out.dropped = "empty"
-            return out
+            return out, False
         out.words = word_count(text)
         if len(text) < cfg.min_chars:
             out.dropped = "too_short_chars"
@@ -74,27 +87,25 @@ class Processor:
                 repeated_ngram_fraction(text.split()) > cfg.max_repeated_ngram_fraction:
             out.dropped = "repetitive"
         if out.dropped:
-            return out
+            return out, False
         key = out.key = exact_key(text)
         if self.known is not None and cfg.dedup_exact and self.known(key):
-            return out
+            return out, False
         if cfg.languages or key[0] % LANGUAGE_SAMPLE == 0:
             out.language = self._language(text)
             if cfg.languages and out.language not in cfg.languages:
                 out.dropped = "language"
-                return out
+                return out, False
         items = [i for i in pii.find(text) if i.type in self.pii_types] if self.pii_types else []
         if items:
             out.pii = [(i.type, example) for i, example in zip(items, pii.masked(text, items))]
             if cfg.pii_policy == "drop":
                 out.dropped = "pii"
-                return out
+                return out, False
             if cfg.pii_policy == "redact":
                 text = out.text = pii.redact(text, items)
                 out.redacted_key = exact_key(text)
-        if self.hasher is not None:
-            out.signature = self.hasher.signature(text)
-        return out
+        return out, True
 
 
 _WORKER: Processor | None = None
@@ -107,4 +118,4 @@ def init_worker(cfg: PrepareConfig) -> None:
 
 def process_batch(texts: list[str]) -> list[Processed]:
     assert _WORKER is not None, "init_worker runs first in every pool process"
-    return [_WORKER(t) for t in texts]
+    return _WORKER.batch(texts)

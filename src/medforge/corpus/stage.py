@@ -93,7 +93,7 @@ def _processed(cfg: PrepareConfig, batches: Iterator[list], dedup: Dedup) -> Ite
     if cfg.workers == 1:
         processor = Processor(cfg, known=dedup.exact.__contains__)
         for batch in batches:
-            yield batch, [processor(raw) for *_, raw in batch]
+            yield batch, processor.batch([raw for *_, raw in batch])
         return
     pending = []
 

@@ -30,6 +30,7 @@ COLUMNS = pa.schema([("position", pa.int64()), ("text", pa.string()), ("dropped"
                      ("pii_examples", pa.list_(pa.string())), ("key", pa.binary()), ("redacted_key", pa.binary()),
                      ("words", pa.int64()), ("language", pa.string()), ("has_signature", pa.bool_())])
 ROWS_PER_GROUP = 4096
+BATCH = 256  # documents processed together (their MinHash signatures in one computation)
 # only what changes a unit's content: worker counts, addresses and resume are how, not what
 _SHAPING_EXCLUDED = {*PrepareConfig.operational, "inputs", "sources", "shard_docs", "examples", "validation_fraction",
                      "test_fraction", "pii_max_fraction", "pii_allow"}
@@ -90,18 +91,26 @@ def process_unit(cfg: PrepareConfig, unit: Unit, work: str) -> dict:
             for values in rows.values():
                 values.clear()
 
-    for position, raw in read_documents(Path(unit.path), counts, text_field=unit.source.text_field,
-                                        text_column=unit.source.text_column, paragraphs=unit.source.paragraphs,
-                                        invalid_utf8=cfg.invalid_utf8):
-        doc = processor(raw)
-        for name, value in zip(COLUMNS.names, (
-                position, doc.text, doc.dropped, doc.repairs, [t for t, _ in doc.pii], [x for _, x in doc.pii],
-                doc.key, doc.redacted_key, doc.words, doc.language, doc.signature is not None)):
-            rows[name].append(value)
-        signatures.append(empty if doc.signature is None else doc.signature)
+    def add(batch: list[tuple[int, str]]):
+        for (position, _), doc in zip(batch, processor.batch([raw for _, raw in batch])):
+            for name, value in zip(COLUMNS.names, (
+                    position, doc.text, doc.dropped, doc.repairs, [t for t, _ in doc.pii], [x for _, x in doc.pii],
+                    doc.key, doc.redacted_key, doc.words, doc.language, doc.signature is not None)):
+                rows[name].append(value)
+            signatures.append(empty if doc.signature is None else doc.signature)
+        batch.clear()
+
+    batch: list[tuple[int, str]] = []
+    for document in read_documents(Path(unit.path), counts, text_field=unit.source.text_field,
+                                   text_column=unit.source.text_column, paragraphs=unit.source.paragraphs,
+                                   invalid_utf8=cfg.invalid_utf8):
+        batch.append(document)
         n += 1
-        if len(rows["position"]) == ROWS_PER_GROUP:
-            flush()
+        if len(batch) == BATCH:  # a divisor of ROWS_PER_GROUP: row groups stay whole
+            add(batch)
+            if len(rows["position"]) == ROWS_PER_GROUP:
+                flush()
+    add(batch)
     flush()
     writer.close()
     with tmp["signatures"].open("wb") as fh:

@@ -62,3 +62,44 @@ def test_every_member_of_a_shared_bucket_is_a_candidate():
     copy[rows + 1::rows] ^= 1  # one value off in every other band: only band 0 is shared whole
     assert float(np.mean(copy == match)) >= 0.8
     assert index.check(copy) == (1, float(np.mean(copy == match)))
+
+
+def one_permutation_minhash(text: str, num_perm: int = 128, shingle: int = 7):
+    """The signature spelled out one shingle at a time in plain Python integers: the reference the batched
+    numpy computation must match bit for bit."""
+    from medforge.rng import mix64
+
+    mask64 = (1 << 64) - 1
+    codes = [ord(c) for c in " ".join(text.lower().split())]
+    if len(codes) < shingle:
+        return None
+    sig = [None] * num_perm
+    shift = 64 - (num_perm.bit_length() - 1)
+    for i in range(len(codes) - shingle + 1):
+        h = sum(codes[i + j] * pow(0x100000001B3, j, 1 << 64) for j in range(shingle)) & mask64
+        h = int(mix64(np.uint64(h)))
+        b, v = h >> shift, h & 0xFFFFFFFF
+        sig[b] = v if sig[b] is None else min(sig[b], v)
+    filled = [i for i in range(num_perm) if sig[i] is not None]
+    out = []
+    for i in range(num_perm):
+        if sig[i] is not None:
+            out.append(sig[i])
+            continue
+        nxt = next((f for f in filled if f >= i), filled[0])
+        out.append((sig[nxt] + ((nxt - i) % num_perm) * 0x9E3779B1) & 0xFFFFFFFF)
+    return np.array(out, dtype=np.uint32)
+
+
+def test_batched_signatures_equal_the_shingle_by_shingle_definition():
+    import random
+
+    rng = random.Random(0)
+    words = "fièvre toux patient 患者 dyspnée X a bb ccc radiographie thoracique".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 2, 3, 8, 40, 120]))) for _ in range(60)]
+    texts += ["", "abcdef", "abcdefg", "   spaced   out   ", "ÉNORME Œdème"]
+    batched = MinHasher(128).signatures(texts)
+    assert sum(s is None for s in batched) >= 5 and sum(s is not None for s in batched) >= 30
+    for text, got in zip(texts, batched):
+        want = one_permutation_minhash(text)
+        assert (got is None and want is None) or np.array_equal(got, want), text

@@ -141,7 +141,8 @@ def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[tor
     # so transformers does not test an all-ones mask on the device (a synchronisation per forward, a graph
     # break under torch.compile) and SDPA may take its flash kernel
     padded = [bool((b["attention_mask"] == 0).any()) for b in host]
-    batches = [{k: v.to(accelerator.device, non_blocking=True) for k, v in b.items()} for b in host]
+    # data workers hand batches over as int32 (one block): widened on the device, where it costs nothing
+    batches = [{k: v.to(accelerator.device, non_blocking=True).long() for k, v in b.items()} for b in host]
     local = torch.stack([sum((b["labels"] != -100).sum() for b in batches),
                          sum(b["attention_mask"].sum() for b in batches)]).double()
     totals = accelerator.reduce(local, "sum")

@@ -80,7 +80,9 @@ def test_data_workers_deliver_exactly_the_batches_of_the_loop(tiny_tokenizer):
     ahead = Feed(BatchStream(dataset(10), 4, collator, seed=7, position=8), workers=2, prefetch=2)
     for _ in range(9):
         a, b = next(inline), next(ahead)
-        assert all(torch.equal(a[k], b[k]) for k in a)
+        assert set(a) == set(b) and all(torch.equal(a[k], b[k].long()) for k in a)
+        # handed over as one block: a single storage (one file descriptor, one pinned copy) for all three
+        assert len({t.untyped_storage().data_ptr() for t in b.values()}) == 1
     assert inline.stream.position == ahead.stream.position == 8 + 9 * 4
     assert torch.equal(torch.get_rng_state(), before)
 

@@ -55,13 +55,25 @@ print(json.dumps({"seconds": time.perf_counter() - t, "tokens": stats["document_
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
+_TOKENIZE_ONLY = r"""
+import json, sys, time
+from pathlib import Path
+from transformers import AutoTokenizer
+from medforge.corpus.store import iter_texts
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[2])
+batches = list(iter_texts(Path(sys.argv[1]), "train", batch_size=256))
+t = time.perf_counter()
+for texts in batches:  # the call packing makes, without anything around it
+    tokenizer(texts, add_special_tokens=False, split_special_tokens=True, verbose=False)
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
 BIN = Path(sys.executable).parent
 RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def child(code: str, *args: str) -> dict:
+def child(code: str, *args: str, env: dict | None = None) -> dict:
     proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
-                          env=RAY_ENV)
+                          env={**RAY_ENV, **(env or {})})
     if proc.returncode:
         sys.exit(proc.stderr[-3000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -146,7 +158,10 @@ def main() -> None:
         corpus = tmp / "streaming_1_process"
         tok = tokenizer(corpus, tmp / "tok")
         train_text_mb = sum(len(t.encode()) + 1 for t in _texts(corpus)) / 1e6
-        packs = {w: child(_PACK, str(corpus), tok, str(tmp / f"pack{w}"), str(w)) for w in (1, 2)}
+        # the tokenizer's own threads off: one worker is one core
+        serial = {"TOKENIZERS_PARALLELISM": "false"}
+        tokenize_only = child(_TOKENIZE_ONLY, str(corpus), tok, env=serial)
+        packs = {w: child(_PACK, str(corpus), tok, str(tmp / f"pack{w}"), str(w), env=serial) for w in (1, 2)}
 
     print(f"input: {mb:.1f} MB in {FILES} files, {len(lines):,} documents of ../shared/data/text (fr, en, ja); "
           f"near dedup on; {os.cpu_count()} cores\n")
@@ -167,12 +182,17 @@ def main() -> None:
     task1 = runs["tasks, 1 process"]
     print(f"\ntask engine memory: {task1['peak_mb']:.0f} MB at 1x, {tenfold['peak_mb']:.0f} MB at 5x "
           f"({tenfold['totals']['read']:,} documents): {tenfold['peak_mb'] / task1['peak_mb']:.2f}x")
-    print(f"\npacking (tokenize with an 8k BPE, pack to 512) of the train split ({train_text_mb:.1f} MB of text):")
-    print("| workers | seconds | MB/s | MB/s per core | tokens/s | peak RSS MB (largest worker) |")
-    print("|---|---|---|---|---|---|")
+    print(f"\npacking (tokenize with an 8k BPE, pack to 512) of the train split ({train_text_mb:.1f} MB of text), "
+          "the tokenizer's own threads off:")
+    print("| run | seconds | MB/s | MB/s per core | x tokenizer alone | tokens/s | peak RSS MB (largest worker) |")
+    print("|---|---|---|---|---|---|---|")
+    alone = tokenize_only["seconds"]
+    print(f"| the tokenizer's call alone, 1 core | {alone:.2f} | {train_text_mb / alone:.1f} | "
+          f"{train_text_mb / alone:.1f} | 1.00 | | |")
     for w, run in packs.items():
-        print(f"| {w} | {run['seconds']:.2f} | {train_text_mb / run['seconds']:.1f} | "
-              f"{train_text_mb / run['seconds'] / w:.1f} | {run['tokens'] / run['seconds']:,.0f} | "
+        print(f"| packing, {w} worker{'s' if w > 1 else ''} | {run['seconds']:.2f} | "
+              f"{train_text_mb / run['seconds']:.1f} | {train_text_mb / run['seconds'] / w:.1f} | "
+              f"{alone / (run['seconds'] * w):.2f} | {run['tokens'] / run['seconds']:,.0f} | "
               f"{run['peak_mb']:.0f} ({run['worker_peak_mb']:.0f}) |")
 
 

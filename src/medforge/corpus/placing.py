@@ -54,8 +54,8 @@ class PlannedShards(Shards):
         for index, _, _ in self.pending:
             numbers = np.load(plan_path(self.work, index))
             lo, hi = (np.searchsorted(starts, numbers[[0, -1]], side="right") - 1) if len(numbers) else (0, -1)
-            spans = [(u.index, int(starts[i]), int(sizes[i]), u.source, u.path)
-                     for i, u in enumerate(unit_list) if lo <= i <= hi]
+            spans = [(unit_list[i].index, int(starts[i]), int(sizes[i]), unit_list[i].source, unit_list[i].path)
+                     for i in range(lo, hi + 1)]
             calls.append((self.cfg, seed, str(self.work), str(self.folder), index, spans))
         return calls
 

@@ -68,7 +68,11 @@ def run_part(cfg: PrepareConfig, run_dir: str, part: int, parts: int) -> dict:
     todo = [u for u in plan(cfg.all_sources()) if u.index % parts == part]
     work = work_folder(run_dir)
     t0 = time.perf_counter()
-    markers = executors.Local(cfg.workers).map(units.process_unit, [(cfg, u, str(work)) for u in todo])
+    executor = executors.Local(cfg.workers)
+    try:
+        markers = executor.map(units.process_unit, [(cfg, u, str(work)) for u in todo])
+    finally:
+        executor.close()
     return {"files": len(todo), "documents": sum(m["documents"] for m in markers),
             "seconds": round(time.perf_counter() - t0, 1), "work": str(work)}
 

@@ -87,7 +87,7 @@ class MinHasher:
         np.minimum.at(sig.reshape(-1), owner * self.num_perm + (h >> self._bin_shift).astype(np.intp),
                       (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         empty = sig == _EMPTY
-        if empty.any():  # densify: an empty bin borrows the next filled bin's value (cyclically), shifted by the distance
+        if empty.any():  # densify: an empty bin borrows the next filled bin's value (cyclically), plus the distance
             width = self.num_perm
             position = np.where(~np.concatenate([empty, empty], axis=1), np.arange(2 * width), 2 * width)
             following = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1][:, :width]

@@ -153,8 +153,8 @@ def optimizer_step(s: Session, step: int, feed: Feed, meter: Meter) -> tuple[tor
     loss_sum = torch.zeros((), device=accelerator.device)
     for batch, pad in zip(batches, padded):
         with accelerator.accumulate(s.objective):
-            total, _ = s.objective(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"] if pad else None,
-                                   labels=batch["labels"])
+            mask = batch["attention_mask"] if pad else None
+            total, _ = s.objective(input_ids=batch["input_ids"], attention_mask=mask, labels=batch["labels"])
             accelerator.backward(total * scale)
         loss_sum += total.detach()
     loss = accelerator.reduce(loss_sum, "sum").double() / targets

@@ -58,6 +58,7 @@ def test_an_unpadded_batch_without_a_mask_gives_the_same_loss_and_gradients(tiny
         torch.manual_seed(2)
         total, count = SparseMLM(model)(input_ids=batch["input_ids"], attention_mask=mask, labels=batch["labels"])
         (total / count).backward()
-        results.append((total.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((total.detach(), grads))
     torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=1e-5)
     torch.testing.assert_close(results[1][1], results[0][1], rtol=0, atol=1e-5)

@@ -94,8 +94,8 @@ class MinHasher:
             r, c = np.nonzero(empty)
             nxt = following[r, c]
             sig[r, c] = sig[r, nxt % width] + ((nxt - c) * 0x9E3779B1).astype(np.uint32)
-        for i, r in enumerate(rows):
-            out[r] = sig[i]
+        for i, row in enumerate(rows.tolist()):
+            out[row] = sig[i]
         return out
 
 

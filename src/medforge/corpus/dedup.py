@@ -61,9 +61,22 @@ class MinHasher:
         """uint32[num_perm], or None for a text shorter than one shingle."""
         return self.signatures([text])[0]
 
-    def signatures(self, texts: list[str]) -> list[np.ndarray | None]:
-        """``signature`` of every text, computed over the whole batch at once: a few vector operations per
-        batch instead of per document (the per-call overhead was most of the cost for short documents)."""
+    def signatures(self, texts: list[str], chars: int = 1 << 20) -> list[np.ndarray | None]:
+        """``signature`` of every text, computed over groups of texts at once (a few vector operations per
+        group instead of per document: the per-call overhead was most of the cost for short documents);
+        a group holds at most ``chars`` characters, so that its uint64 temporaries stay tens of MB."""
+        out: list[np.ndarray | None] = []
+        group: list[str] = []
+        size = 0
+        for text in texts:
+            if group and size + len(text) > chars:
+                out += self._signatures(group)
+                group, size = [], 0
+            group.append(text)
+            size += len(text)
+        return out + (self._signatures(group) if group else [])
+
+    def _signatures(self, texts: list[str]) -> list[np.ndarray | None]:
         compact = [" ".join(t.lower().split()).encode("utf-32-le") for t in texts]
         lengths = np.array([len(c) // 4 for c in compact], dtype=np.int64)
         shingles = np.maximum(lengths - self.shingle + 1, 0)

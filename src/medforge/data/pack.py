@@ -25,7 +25,7 @@ from datasets.arrow_writer import ArrowWriter
 
 from medforge import executors, meta
 from medforge.corpus.store import count_rows, split_files
-from medforge.data.packers import Block, Chunk, greedy, pack_docs, unit_cuts
+from medforge.data.packers import Block, Chunk, greedy, groups, pack_docs, unit_cuts
 from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, preprocessor
 
 # a finished build leaves this marker with its fingerprint; a rerun with the same inputs reuses the build
@@ -85,9 +85,8 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
     Each file's marker names the shard (path, size, time), the tokenizer and what the cuts follow; a file
     whose marker matches is reused. ``only`` (indices into the split's shard files) tokenizes and returns only
     those files: one SLURM array task's share."""
-    settings = {"tokenizer": meta.hash_json({"tokenizer": tokenizer.backend_tokenizer.to_str(),
-                                             "pre_segment": tokenizer.init_kwargs.get(PRE_SEGMENT_KEY)}),
-                "cuts": mode if mode in ("sentence", "line") else "none", "version": PACK_VERSION}
+    settings = {"tokenizer": tokenizer_identity(tokenizer), "cuts": mode if mode in ("sentence", "line") else "none",
+                "version": PACK_VERSION}
     calls = []
     for i, shard in enumerate(split_files(corpus_dir, split)):
         if only is None or i in only:
@@ -108,6 +107,12 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
         finally:
             runner.close()
     return [call[2] for call in calls]
+
+
+def tokenizer_identity(tokenizer) -> str:
+    """What the token ids depend on: the fast tokenizer's whole definition and the pre-segmenter."""
+    return meta.hash_json({"tokenizer": tokenizer.backend_tokenizer.to_str(),
+                           "pre_segment": tokenizer.init_kwargs.get(PRE_SEGMENT_KEY)})
 
 
 def _tokenized(out: str, fingerprint: str) -> bool:
@@ -144,13 +149,7 @@ def _table(block: Block) -> pa.Table:
 
 def _blocks(rows: Iterator[dict], size: int = 1024) -> Iterator[Block]:
     """The row dicts of the unit modes, grouped into blocks."""
-    group: list[dict] = []
-    for row in rows:
-        group.append(row)
-        if len(group) == size:
-            yield {k: np.array([r[k] for r in group]) for k in FEATURES}
-            group = []
-    if group:
+    for group in groups(rows, size):
         yield {k: np.array([r[k] for r in group]) for k in FEATURES}
 
 
@@ -179,8 +178,7 @@ def packing_fingerprint(corpus_dir: Path, split: str, tokenizer, seq_len: int, m
     """What the packed bytes depend on: the split's shards (name, size, time), the tokenizer, length, mode."""
     files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in split_files(corpus_dir, split)]
     return meta.hash_json({"files": files, "corpus": str(Path(corpus_dir).resolve()),
-                           "tokenizer": tokenizer.backend_tokenizer.to_str(),
-                           "pre_segment": tokenizer.init_kwargs.get(PRE_SEGMENT_KEY),
+                           "tokenizer": tokenizer_identity(tokenizer),
                            "seq_len": seq_len, "mode": mode, "version": PACK_VERSION})
 
 

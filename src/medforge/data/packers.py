@@ -88,16 +88,21 @@ def _block(ids: np.ndarray, starts: np.ndarray, seq_len: int, bos: int, pad: int
     return {"input_ids": out_ids, "starts": out_starts, "n_real": np.full(rows, n, dtype=np.int32)}
 
 
-def chunks_of(docs: Iterable[Doc], size: int = 1024) -> Iterator[Chunk]:
-    """Documents as lists, grouped into the arrays ``greedy`` takes."""
-    group: list[Doc] = []
-    for doc in docs:
-        group.append(doc)
+def groups(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last one shorter)."""
+    group: list = []
+    for item in items:
+        group.append(item)
         if len(group) == size:
-            yield _chunk(group)
+            yield group
             group = []
     if group:
-        yield _chunk(group)
+        yield group
+
+
+def chunks_of(docs: Iterable[Doc], size: int = 1024) -> Iterator[Chunk]:
+    """Documents as lists, grouped into the arrays ``greedy`` takes."""
+    return (_chunk(group) for group in groups(docs, size))
 
 
 def _chunk(group: list[Doc]) -> Chunk:

@@ -47,19 +47,18 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
         sizes = np.diff(np.r_[starts, len(bucket)])
         shared = [ids[a:a + n] for a, n in zip(starts[sizes > 1], sizes[sizes > 1])]
         if shared:
-            wanted = np.unique(np.concatenate(shared))
-            full = _gather(folder, unit_sizes, wanted)
+            full = Signatures(folder, unit_sizes)
             # small buckets (nearly all) a size at a time, every pair at once; a Python call per bucket took
             # as long as the file tasks on a corpus full of near copies
             for size in sorted({len(m) for m in shared if len(m) <= SMALL_BUCKET}):
                 group = np.stack([m for m in shared if len(m) == size])
                 a, b = np.triu_indices(size, 1)
-                found = _verify_pairs(full, wanted, group[:, b].ravel(), group[:, a].ravel(), band, rows, threshold)
+                found = _verify_pairs(full, group[:, b].ravel(), group[:, a].ravel(), band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
             for members in (m for m in shared if len(m) > SMALL_BUCKET):
-                found = _verify(full, wanted, members, band, rows, threshold)
+                found = _verify(full, members, band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
@@ -80,15 +79,14 @@ def _first_here(equal: np.ndarray, band: int, rows: int) -> np.ndarray:
     return np.logical_not(head.reshape(*head.shape[:-1], band, rows).all(axis=-1).any(axis=-1))
 
 
-def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,
+def _verify_pairs(full: Signatures, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,
                   threshold: float, budget: int = 1 << 24) -> tuple[list, list, list]:
     """Given pairs (later, earlier) at or above the threshold, each reported by its first shared band only."""
-    width = full.shape[1]
-    block = max(1, budget // (width * (2 * full.itemsize + 1)))  # two gathered signatures and their comparison
+    block = max(1, budget // (full.width * 9))  # two gathered uint32 signatures and their comparison
     kept_later, kept_earlier, kept_sim = [], [], []
     for start in range(0, len(later), block):
         j, i = later[start:start + block], earlier[start:start + block]
-        equal = full[np.searchsorted(wanted, j)] == full[np.searchsorted(wanted, i)]
+        equal = full[j] == full[i]
         sim = equal.mean(axis=1)
         keep = _first_here(equal, band, rows) & (sim >= threshold)
         kept_later.append(j[keep])
@@ -97,48 +95,72 @@ def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earli
     return kept_later, kept_earlier, kept_sim
 
 
-def _verify(full: np.ndarray, wanted: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
+def _verify(full: Signatures, members: np.ndarray, band: int, rows: int, threshold: float,
             budget: int = 1 << 24) -> tuple[list, list, list]:
     """The pairs of one large bucket (members ascending), each later member with every earlier one, a block of
     later members at a time: a bucket of a few thousand near copies of a short text holds millions of pairs."""
-    block = max(1, budget // (full.shape[1] * (2 * full.itemsize + 1) * len(members)))
+    block = max(1, budget // (full.width * 9 * len(members)))
     found: tuple[list, list, list] = ([], [], [])
     for start in range(1, len(members), block):
         later, earlier = np.nonzero(np.arange(len(members))[None, :] < np.arange(start, min(start + block,
                                                                                               len(members)))[:, None])
-        for part, got in zip(found, _verify_pairs(full, wanted, members[start + later], members[earlier], band, rows,
-                                                  threshold, budget)):
+        for part, got in zip(found, _verify_pairs(full, members[start + later], members[earlier], band, rows, threshold,
+                                                  budget)):
             part += got
     return found
 
 
-def _gather(folder: Path, unit_sizes: list[tuple[int, int]], wanted: np.ndarray) -> np.ndarray:
-    """The full signatures of the documents ``wanted`` (sorted global numbers), in that order."""
-    parts, offset = [], 0
-    for index, size in unit_sizes:
-        inside = wanted[(wanted >= offset) & (wanted < offset + size)]
-        if len(inside):
-            parts.append(np.asarray(units.signatures(folder, index)[inside - offset]))
-        offset += size
-    return np.concatenate(parts)
+class Signatures:
+    """Full signatures by global document number, read from the units' files for each block of pairs: a
+    corpus of near copies has nearly every document in some shared bucket, and gathering all their
+    signatures at once grew the band task's memory with the corpus (59 MB for 115k documents)."""
+
+    def __init__(self, folder: Path, unit_sizes: list[tuple[int, int]]):
+        self.folder = folder
+        self.units = [index for index, _ in unit_sizes]
+        self.starts = np.cumsum([0] + [size for _, size in unit_sizes[:-1]])
+        self.width = units.signatures(folder, next(index for index, size in unit_sizes if size)).shape[1]
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        where = np.searchsorted(self.starts, ids, side="right") - 1  # a file of no document shares its start
+        out = np.empty((len(ids), self.width), dtype=np.uint32)
+        for u in np.unique(where):
+            rows = np.flatnonzero(where == u)
+            out[rows] = units.signatures(self.folder, self.units[u])[ids[rows] - self.starts[u]]
+        return out
 
 
-def near_pairs(paths: list[str]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Every verified pair of every band, once: later document -> (earlier documents, similarities)."""
-    later, earlier, similarity = [], [], []
+class NearPairs:
+    """Every verified pair once, sorted by (later, earlier), as flat arrays: a dict of small arrays per
+    document cost about 700 bytes a near duplicate (70 MB for a corpus of 100k near copies)."""
+
+    def __init__(self, later: np.ndarray, earlier: np.ndarray, similarity: np.ndarray):
+        self.later, self.earlier, self.similarity = later, earlier, similarity
+        self.keys = later[np.r_[True, later[1:] != later[:-1]]] if len(later) else later
+
+    def __len__(self) -> int:
+        """Documents with at least one earlier near duplicate."""
+        return len(self.keys)
+
+    def get(self, later: int) -> tuple[np.ndarray, np.ndarray]:
+        """The earlier documents (ascending) this one repeats, and the similarities."""
+        a, b = np.searchsorted(self.later, [later, later + 1])
+        return self.earlier[a:b], self.similarity[a:b]
+
+
+def near_pairs(paths: list[str]) -> NearPairs:
+    """Every verified pair of every band, once."""
+    later, earlier, similarity = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
     for path in paths:
         with np.load(path, allow_pickle=False) as band:
             later.append(band["later"])
             earlier.append(band["earlier"])
             similarity.append(band["similarity"])
-    if not later:
-        return {}
     j, i, s = np.concatenate(later), np.concatenate(earlier), np.concatenate(similarity)
-    _, first = np.unique(np.stack([j, i], axis=1), axis=0, return_index=True)
-    j, i, s = j[first], i[first], s[first]  # sorted by (later, earlier)
-    cuts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
-    ends = np.r_[cuts[1:], len(j)]
-    return {int(j[a]): (i[a:b], s[a:b]) for a, b in zip(cuts, ends)}
+    order = np.lexsort((i, j))  # stable: the first band's copy of a pair comes first
+    j, i, s = j[order], i[order], s[order]
+    first = np.r_[True, (j[1:] != j[:-1]) | (i[1:] != i[:-1])] if len(j) else np.zeros(0, dtype=bool)
+    return NearPairs(j[first], i[first], s[first])  # sorted by (later, earlier)
 
 
 class PairedDedup(Dedup):
@@ -146,15 +168,15 @@ class PairedDedup(Dedup):
     answer (the most similar kept document at or above the threshold, the earliest among equals) for
     the document the caller says it is deciding (``current``, its global number)."""
 
-    def __init__(self, cfg: PrepareConfig, pairs: dict[int, tuple[np.ndarray, np.ndarray]]):
+    def __init__(self, cfg: PrepareConfig, pairs: NearPairs):
         super().__init__(cfg)
         self.pairs = pairs
-        self.earlier = {int(g) for earlier, _ in pairs.values() for g in earlier}
+        self.earlier = set(np.unique(pairs.earlier).tolist())
         self.kept: dict[int, int] = {}  # global number -> kept index, for the earlier documents of pairs
 
     def near_match(self, signature: np.ndarray) -> tuple[int, float] | None:
         best: tuple[int, float] | None = None
-        earlier, similarity = self.pairs.get(self.current, ((), ()))
+        earlier, similarity = self.pairs.get(self.current)
         for g, s in zip(earlier, similarity):  # earlier documents ascending, so kept indices ascending
             index = self.kept.get(int(g))
             if index is not None and (best is None or s > best[1]):

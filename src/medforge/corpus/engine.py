@@ -91,7 +91,7 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
         markers = executor.map(units.process_unit, [(cfg, u, str(work)) for u in todo])
         t1 = time.perf_counter()
         sizes = [(u.index, m["documents"]) for u, m in zip(todo, markers)]
-        pairs: dict = {}
+        pairs = near_pairs([])
         if cfg.dedup_near:
             bands, rows = bands_for(cfg.near_threshold, cfg.num_perm)
             found = executor.map(band_edges, [(str(work), sizes, b, rows, cfg.near_threshold) for b in range(bands)])

@@ -85,10 +85,10 @@ def write_shard(cfg: PrepareConfig, seed: int, work: str, folder: str, index: in
         wanted = numbers[(numbers >= first) & (numbers < first + size)] - first
         if not len(wanted):
             continue
-        table = units.rows(Path(work), unit_index, wanted, ["position", "text", "words", "pii_types"])
         tally = tallies[source.label]
-        for position, text, words, pii in zip(*(table.column(c).to_pylist() for c in table.column_names)):
-            place(cfg, seed, source, (source.label, path, position), text, words, bool(pii), writers, tally)
+        for table in units.rows(Path(work), unit_index, wanted, ["position", "text", "words", "pii_types"]):
+            for position, text, words, pii in zip(*(table.column(c).to_pylist() for c in table.column_names)):
+                place(cfg, seed, source, (source.label, path, position), text, words, bool(pii), writers, tally)
     for split, writer in writers.items():
         writer.close()
         if writer.rows:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,18 +26,29 @@ def _size(words: int, characters: int) -> str:
 
 
 def _clusters(folder: Path) -> tuple[Counter, list[dict]]:
-    """Removed duplicates by kind, and the largest clusters (kept document and what repeated it)."""
+    """Removed duplicates by kind, and the largest clusters (kept document and what repeated it). Two
+    passes over the files, a line at a time: sizes first, then the entries of the largest clusters only
+    (holding every removed document's entry grew the stage's memory with the corpus's duplicates)."""
     kinds: Counter = Counter()
-    groups: dict[int, dict] = {}
+    sizes: Counter = Counter()  # kept index -> removed documents; insertion order = first appearance
+    for entry in _entries(folder):
+        kinds[entry["kind"]] += 1
+        sizes[entry["kept_index"]] += 1
+    listed = sorted(sizes, key=lambda k: -sizes[k])[:CLUSTERS_LISTED]
+    groups: dict[int, dict] = {k: {} for k in listed}
+    for entry in _entries(folder):
+        group = groups.get(entry["kept_index"])
+        if group is not None:
+            group.setdefault("kept", entry["kept"])
+            group.setdefault("removed", []).append({"document": entry["removed"], "kind": entry["kind"],
+                                                    "similarity": entry["similarity"]})
+    return kinds, list(groups.values())
+
+
+def _entries(folder: Path) -> Iterator[dict]:
     for path in sorted(folder.glob("clusters-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            kinds[entry["kind"]] += 1
-            group = groups.setdefault(entry["kept_index"], {"kept": entry["kept"], "removed": []})
-            group["removed"].append({"document": entry["removed"], "kind": entry["kind"],
-                                     "similarity": entry["similarity"]})
-    largest = sorted(groups.values(), key=lambda g: -len(g["removed"]))[:CLUSTERS_LISTED]
-    return kinds, largest
+        with path.open(encoding="utf-8") as fh:
+            yield from (json.loads(line) for line in fh if line.strip())
 
 
 def write_report(out: Path, cfg, per_source: dict, rows: dict, shard_folder: Path) -> dict:

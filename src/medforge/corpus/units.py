@@ -140,16 +140,17 @@ def signatures(work: Path, index: int) -> np.ndarray:
     return np.load(_names(work, index)["signatures"], mmap_mode="r")
 
 
-def rows(work: Path, index: int, wanted: np.ndarray, columns: list[str]) -> pa.Table:
-    """Rows ``wanted`` (ascending row numbers) of the unit, reading only the row groups that hold them."""
+def rows(work: Path, index: int, wanted: np.ndarray, columns: list[str]) -> Iterator[pa.Table]:
+    """Rows ``wanted`` (ascending row numbers) of the unit, one row group at a time, reading only the groups
+    that hold them: the kept documents of a corpus full of duplicates are scattered over the whole unit, and
+    reading the span between them held the unit's text in memory at once."""
     file = pq.ParquetFile(_names(work, index)["rows"])
     ends = np.cumsum([file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)])
-    groups = np.unique(np.searchsorted(ends, wanted, side="right"))
-    first = int(ends[groups[0] - 1]) if groups[0] > 0 else 0
-    if np.any(np.diff(groups) != 1):  # not contiguous: read the span (a shard's rows are one run of documents)
-        groups = np.arange(groups[0], groups[-1] + 1)
-    table = file.read_row_groups(groups.tolist(), columns=columns)
-    return table.take(pa.array(wanted - first))
+    where = np.searchsorted(ends, wanted, side="right")
+    for group in np.unique(where):
+        first = int(ends[group - 1]) if group > 0 else 0
+        table = file.read_row_group(int(group), columns=columns, use_threads=False)
+        yield table.take(pa.array(wanted[where == group] - first))
 
 
 def has_signature(work: Path, index: int) -> np.ndarray:

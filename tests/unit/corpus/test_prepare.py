@@ -233,3 +233,19 @@ def test_redaction_does_not_leave_identical_rows(tmp_path):
     texts = [x["text"] for x in rows(tmp_path / "out")]
     assert len(texts) == len(set(texts)) == 31
     assert report(tmp_path / "out")["totals"]["dropped"]["exact_duplicate"] == 1
+
+
+def test_the_largest_duplicate_clusters_are_listed_biggest_first_then_by_first_appearance(tmp_path, monkeypatch):
+    from medforge.corpus import report
+
+    def entry(kept_index, removed, kind="near"):
+        return json.dumps({"kept_index": kept_index, "kept": f"doc{kept_index}", "removed": removed, "kind": kind,
+                           "similarity": 0.9}) + "\n"
+
+    (tmp_path / "clusters-00000.jsonl").write_text(entry(4, "a") + entry(1, "b", "exact") + entry(4, "c"))
+    (tmp_path / "clusters-00001.jsonl").write_text(entry(2, "d") + entry(2, "e") + entry(1, "f") + entry(9, "g"))
+    monkeypatch.setattr(report, "CLUSTERS_LISTED", 3)
+    kinds, largest = report._clusters(tmp_path)
+    assert kinds == {"near": 6, "exact": 1}
+    assert [(g["kept"], [r["document"] for r in g["removed"]]) for g in largest] == [
+        ("doc4", ["a", "c"]), ("doc1", ["b", "f"]), ("doc2", ["d", "e"])]

@@ -7,6 +7,7 @@ import gzip
 import json
 import random
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -244,3 +245,33 @@ def test_shard_tasks_run_again_after_a_crash_neither_double_nor_lose_a_document(
     assert tasks == stream
     assert len(runs) > 3 and runs == sorted(runs)  # one task per shard
     assert not list((tmp_path / "tasks" / "shards").glob(".*"))
+
+
+def test_signatures_are_read_by_global_number_across_files_including_an_empty_one(tmp_path):
+    from medforge.corpus.bands import Signatures
+
+    rng = np.random.default_rng(0)
+    parts = {0: rng.integers(0, 2**32, (3, 8), dtype=np.uint32), 1: np.zeros((0, 8), dtype=np.uint32),
+             2: rng.integers(0, 2**32, (2, 8), dtype=np.uint32)}
+    for index, matrix in parts.items():
+        np.save(units._names(tmp_path, index)["signatures"], matrix)
+    every = np.concatenate(list(parts.values()))
+    lookup = Signatures(tmp_path, [(i, len(m)) for i, m in parts.items()])
+    ids = np.array([4, 0, 3, 3, 2])
+    assert lookup.width == 8 and np.array_equal(lookup[ids], every[ids])
+
+
+def test_near_pairs_keep_each_pair_once_with_its_first_bands_similarity(tmp_path):
+    from medforge.corpus.bands import near_pairs
+
+    paths = []
+    bands = [([5, 9, 5], [1, 2, 3], [0.9, 0.8, 0.85]), ([5, 7], [1, 1], [0.5, 0.95])]
+    for band, (later, earlier, sim) in enumerate(bands):
+        paths.append(str(tmp_path / f"band-{band}.npz"))
+        np.savez(paths[-1], later=np.array(later), earlier=np.array(earlier), similarity=np.array(sim))
+    pairs = near_pairs(paths)
+    assert len(pairs) == 3  # documents 5, 7 and 9 repeat an earlier one
+    earlier, similarity = pairs.get(5)
+    assert earlier.tolist() == [1, 3] and similarity.tolist() == [0.9, 0.85]
+    assert pairs.get(6)[0].tolist() == [] and pairs.get(9)[0].tolist() == [2]
+    assert len(near_pairs([])) == 0

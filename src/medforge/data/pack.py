@@ -106,6 +106,9 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
             runner.map(tokenize_file, todo)
         finally:
             runner.close()
+    for _, _, out, _ in calls:  # torn files of a killed task (its own process id in the name), now replaced
+        for stale in cache_dir.glob(f".{Path(out).name}.*.tmp"):
+            stale.unlink(missing_ok=True)
     return [call[2] for call in calls]
 
 

@@ -69,9 +69,9 @@ def main() -> None:
                      "whole_word_mask": True},
     }
     cfg = cfglib.from_dict(pipeline.PipelineConfig, raw, source="bench/domain_adaptation")
-    started = time.perf_counter()
     pipeline.run(cfg, only=["prepare", "tokenizer", "pretrain"])
-    pretrain_minutes = (time.perf_counter() - started) / 60
+    # the stage's own record: a rerun reuses a finished pre-training, which takes no time in this invocation
+    pretrain_minutes = json.loads((run_dir / "pretrain" / "meta.json").read_text())["wall_time_s"] / 60
     adapted = run_dir / "pretrain" / "model"
     summary = json.loads((run_dir / "pretrain" / "train_summary.json").read_text())
 
@@ -81,6 +81,7 @@ def main() -> None:
     seeds = [42 + i for i in range(1 if args.quick else args.seeds)]
     evaluation = out / "evaluation"
     evaluation.mkdir(parents=True, exist_ok=True)
+    reused = len(list(evaluation.glob("*/*/seed-*/results.json")))
     started = time.perf_counter()
     run_grid({"all-MiniLM-L6-v2": str(original), "+ medforge domain MLM": str(adapted)}, tasks, seeds, hp, evaluation)
     evaluate_minutes = (time.perf_counter() - started) / 60
@@ -99,7 +100,8 @@ def main() -> None:
             f"{hp.learning_rate} with {hp.warmup_ratio:.0%} warmup then linear decay, labels on first subwords, "
             "the epoch with the best validation entity F1 kept (seqeval strict IOB2) and the test set scored once "
             f"with it; seeds {', '.join(map(str, seeds))}. {evaluate_minutes:.0f} min for the "
-            f"{2 * len(tasks) * len(seeds)} fine-tunings.", "",
+            f"{2 * len(tasks) * len(seeds) - reused} fine-tunings run by this invocation"
+            f"{f' ({reused} finished by an earlier one were reused)' if reused else ''}.", "",
             (evaluation / "comparison.md").read_text(encoding="utf-8")]
     (out / "results.md").write_text("\n".join(text), encoding="utf-8")
     if not args.quick:  # toy numbers are never mistaken for the experiment's

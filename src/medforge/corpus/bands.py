@@ -47,18 +47,19 @@ def band_edges(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: in
         sizes = np.diff(np.r_[starts, len(bucket)])
         shared = [ids[a:a + n] for a, n in zip(starts[sizes > 1], sizes[sizes > 1])]
         if shared:
-            full = Signatures(folder, unit_sizes)
+            wanted = np.unique(np.concatenate(shared))
+            full = _gather(folder, unit_sizes, wanted)
             # small buckets (nearly all) a size at a time, every pair at once; a Python call per bucket took
             # as long as the file tasks on a corpus full of near copies
             for size in sorted({len(m) for m in shared if len(m) <= SMALL_BUCKET}):
                 group = np.stack([m for m in shared if len(m) == size])
                 a, b = np.triu_indices(size, 1)
-                found = _verify_pairs(full, group[:, b].ravel(), group[:, a].ravel(), band, rows, threshold)
+                found = _verify_pairs(full, wanted, group[:, b].ravel(), group[:, a].ravel(), band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
             for members in (m for m in shared if len(m) > SMALL_BUCKET):
-                found = _verify(full, members, band, rows, threshold)
+                found = _verify(full, wanted, members, band, rows, threshold)
                 later += found[0]
                 earlier += found[1]
                 similarity += found[2]
@@ -79,14 +80,15 @@ def _first_here(equal: np.ndarray, band: int, rows: int) -> np.ndarray:
     return np.logical_not(head.reshape(*head.shape[:-1], band, rows).all(axis=-1).any(axis=-1))
 
 
-def _verify_pairs(full: Signatures, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,
+def _verify_pairs(full: np.ndarray, wanted: np.ndarray, later: np.ndarray, earlier: np.ndarray, band: int, rows: int,
                   threshold: float, budget: int = 1 << 24) -> tuple[list, list, list]:
     """Given pairs (later, earlier) at or above the threshold, each reported by its first shared band only."""
-    block = max(1, budget // (full.width * 9))  # two gathered uint32 signatures and their comparison
+    width = full.shape[1]
+    block = max(1, budget // (width * (2 * full.itemsize + 1)))  # two gathered signatures and their comparison
     kept_later, kept_earlier, kept_sim = [], [], []
     for start in range(0, len(later), block):
         j, i = later[start:start + block], earlier[start:start + block]
-        equal = full[j] == full[i]
+        equal = full[np.searchsorted(wanted, j)] == full[np.searchsorted(wanted, i)]
         sim = equal.mean(axis=1)
         keep = _first_here(equal, band, rows) & (sim >= threshold)
         kept_later.append(j[keep])
@@ -95,39 +97,30 @@ def _verify_pairs(full: Signatures, later: np.ndarray, earlier: np.ndarray, band
     return kept_later, kept_earlier, kept_sim
 
 
-def _verify(full: Signatures, members: np.ndarray, band: int, rows: int, threshold: float,
+def _verify(full: np.ndarray, wanted: np.ndarray, members: np.ndarray, band: int, rows: int, threshold: float,
             budget: int = 1 << 24) -> tuple[list, list, list]:
     """The pairs of one large bucket (members ascending), each later member with every earlier one, a block of
     later members at a time: a bucket of a few thousand near copies of a short text holds millions of pairs."""
-    block = max(1, budget // (full.width * 9 * len(members)))
+    block = max(1, budget // (full.shape[1] * (2 * full.itemsize + 1) * len(members)))
     found: tuple[list, list, list] = ([], [], [])
     for start in range(1, len(members), block):
         later, earlier = np.nonzero(np.arange(len(members))[None, :] < np.arange(start, min(start + block,
                                                                                               len(members)))[:, None])
-        for part, got in zip(found, _verify_pairs(full, members[start + later], members[earlier], band, rows, threshold,
-                                                  budget)):
+        for part, got in zip(found, _verify_pairs(full, wanted, members[start + later], members[earlier], band, rows,
+                                                  threshold, budget)):
             part += got
     return found
 
 
-class Signatures:
-    """Full signatures by global document number, read from the units' files for each block of pairs: a
-    corpus of near copies has nearly every document in some shared bucket, and gathering all their
-    signatures at once grew the band task's memory with the corpus (59 MB for 115k documents)."""
-
-    def __init__(self, folder: Path, unit_sizes: list[tuple[int, int]]):
-        self.folder = folder
-        self.units = [index for index, _ in unit_sizes]
-        self.starts = np.cumsum([0] + [size for _, size in unit_sizes[:-1]])
-        self.width = units.signatures(folder, next(index for index, size in unit_sizes if size)).shape[1]
-
-    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
-        where = np.searchsorted(self.starts, ids, side="right") - 1  # a file of no document shares its start
-        out = np.empty((len(ids), self.width), dtype=np.uint32)
-        for u in np.unique(where):
-            rows = np.flatnonzero(where == u)
-            out[rows] = units.signatures(self.folder, self.units[u])[ids[rows] - self.starts[u]]
-        return out
+def _gather(folder: Path, unit_sizes: list[tuple[int, int]], wanted: np.ndarray) -> np.ndarray:
+    """The full signatures of the documents ``wanted`` (sorted global numbers), in that order."""
+    parts, offset = [], 0
+    for index, size in unit_sizes:
+        inside = wanted[(wanted >= offset) & (wanted < offset + size)]
+        if len(inside):
+            parts.append(np.asarray(units.signatures(folder, index)[inside - offset]))
+        offset += size
+    return np.concatenate(parts)
 
 
 class NearPairs:
@@ -137,6 +130,8 @@ class NearPairs:
     def __init__(self, later: np.ndarray, earlier: np.ndarray, similarity: np.ndarray):
         self.later, self.earlier, self.similarity = later, earlier, similarity
         self.keys = later[np.r_[True, later[1:] != later[:-1]]] if len(later) else later
+        self._has = set(self.keys.tolist())  # most documents repeat nothing: no search for them
+        self._none = (earlier[:0], similarity[:0])
 
     def __len__(self) -> int:
         """Documents with at least one earlier near duplicate."""
@@ -144,6 +139,8 @@ class NearPairs:
 
     def get(self, later: int) -> tuple[np.ndarray, np.ndarray]:
         """The earlier documents (ascending) this one repeats, and the similarities."""
+        if later not in self._has:
+            return self._none
         a, b = np.searchsorted(self.later, [later, later + 1])
         return self.earlier[a:b], self.similarity[a:b]
 

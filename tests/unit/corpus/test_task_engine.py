@@ -247,20 +247,6 @@ def test_shard_tasks_run_again_after_a_crash_neither_double_nor_lose_a_document(
     assert not list((tmp_path / "tasks" / "shards").glob(".*"))
 
 
-def test_signatures_are_read_by_global_number_across_files_including_an_empty_one(tmp_path):
-    from medforge.corpus.bands import Signatures
-
-    rng = np.random.default_rng(0)
-    parts = {0: rng.integers(0, 2**32, (3, 8), dtype=np.uint32), 1: np.zeros((0, 8), dtype=np.uint32),
-             2: rng.integers(0, 2**32, (2, 8), dtype=np.uint32)}
-    for index, matrix in parts.items():
-        np.save(units._names(tmp_path, index)["signatures"], matrix)
-    every = np.concatenate(list(parts.values()))
-    lookup = Signatures(tmp_path, [(i, len(m)) for i, m in parts.items()])
-    ids = np.array([4, 0, 3, 3, 2])
-    assert lookup.width == 8 and np.array_equal(lookup[ids], every[ids])
-
-
 def test_near_pairs_keep_each_pair_once_with_its_first_bands_similarity(tmp_path):
     from medforge.corpus.bands import near_pairs
 

@@ -5,8 +5,10 @@ in the same run; peak memory per process; the task engine's memory at 1x and 5x 
     .venv/bin/python bench/prepare_scale.py [--mb 20] [--no-ray]
 
 Input: ../shared/data/text (fr, en, ja), replicated with marked copies up to --mb and written as 8
-files (the task engine's unit is a file). Every run is a fresh process; its peak RSS and the largest
-of its worker processes' are reported (Ray workers are not children of the driver: not measured).
+files (the task engine's unit is a file). Every run is a fresh process; its peak RSS (VmHWM: its own
+peak since exec; ru_maxrss would carry this script's peak over, as the kernel keeps it across a vfork
+and exec) and the largest of its worker processes' are reported (Ray workers are not children of the
+driver: not measured).
 Every run's corpus report must equal the one-process run's, or the bench stops.
 """
 
@@ -38,7 +40,7 @@ cfg = PrepareConfig(**json.loads(sys.argv[3]), inputs=[sys.argv[1]], pii_allow=T
 t = time.perf_counter()
 summary = run(cfg, StageContext(run_dir=out.parent, out=out, seed=0, upstream={}))
 print(json.dumps({"seconds": time.perf_counter() - t, "totals": summary["totals"], "engine": summary.get("engine"),
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
                   "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 _PACK = r"""
@@ -52,7 +54,7 @@ tokenizer = AutoTokenizer.from_pretrained(tok)
 t = time.perf_counter()
 _, stats = build_packed(corpus, "train", tokenizer, 512, out, workers=workers)
 print(json.dumps({"seconds": time.perf_counter() - t, "tokens": stats["document_tokens"],
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
                   "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 _TOKENIZE_ONLY = r"""

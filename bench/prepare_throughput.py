@@ -34,7 +34,7 @@ cfg = PrepareConfig(**json.loads(sys.argv[3]), inputs=[sys.argv[1]])
 t = time.perf_counter()
 summary = run(cfg, StageContext(run_dir=out.parent, out=out, seed=0, upstream={}))
 print(json.dumps({"seconds": time.perf_counter() - t,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
                   "totals": summary["totals"]}))
 """
 SETTINGS = {"pii_allow": True, "workers": 1}

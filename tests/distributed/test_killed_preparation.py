@@ -19,7 +19,6 @@ import yaml
 from medforge.data.pack import PACK_WORK
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "corpus"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_task_engine import families, outputs  # noqa: E402
 
 from tests_shared import copy_upstream  # noqa: E402

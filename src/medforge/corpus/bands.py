@@ -129,13 +129,12 @@ class NearPairs:
 
     def __init__(self, later: np.ndarray, earlier: np.ndarray, similarity: np.ndarray):
         self.later, self.earlier, self.similarity = later, earlier, similarity
-        self.keys = later[np.r_[True, later[1:] != later[:-1]]] if len(later) else later
-        self._has = set(self.keys.tolist())  # most documents repeat nothing: no search for them
+        self._has = set(later.tolist())  # most documents repeat nothing: no search for them
         self._none = (earlier[:0], similarity[:0])
 
     def __len__(self) -> int:
         """Documents with at least one earlier near duplicate."""
-        return len(self.keys)
+        return len(self._has)
 
     def get(self, later: int) -> tuple[np.ndarray, np.ndarray]:
         """The earlier documents (ascending) this one repeats, and the similarities."""
@@ -168,7 +167,7 @@ class PairedDedup(Dedup):
     def __init__(self, cfg: PrepareConfig, pairs: NearPairs):
         super().__init__(cfg)
         self.pairs = pairs
-        self.earlier = set(np.unique(pairs.earlier).tolist())
+        self.earlier = set(pairs.earlier.tolist())
         self.kept: dict[int, int] = {}  # global number -> kept index, for the earlier documents of pairs
 
     def near_match(self, signature: np.ndarray) -> tuple[int, float] | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medforge import arrowcols
+
 SPLITS = ("train", "validation", "test")
 SCHEMA = pa.schema([("text", pa.string()), ("source", pa.string()), ("file", pa.string()), ("position", pa.int64())])
 BATCH = 10_000
@@ -45,7 +47,7 @@ class SplitWriter:
             if self._writer is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._writer = pq.ParquetWriter(self.path, SCHEMA)
-            self._writer.write_table(pa.table(self._buffer, schema=SCHEMA))
+            self._writer.write_table(arrowcols.table(self._buffer, SCHEMA))
             self._buffer = {name: [] for name in SCHEMA.names}
 
     def close(self) -> None:

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medforge import arrowcols, meta
 from medforge import config as cfglib
-from medforge import meta
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.process import Processed, Processor
 from medforge.corpus.readers import Counts, read_documents
@@ -87,7 +87,7 @@ def process_unit(cfg: PrepareConfig, unit: Unit, work: str) -> dict:
 
     def flush():
         if rows["position"]:
-            writer.write_table(pa.table(rows, schema=COLUMNS))
+            writer.write_table(arrowcols.table(rows, COLUMNS))
             for values in rows.values():
                 values.clear()
 
@@ -151,12 +151,12 @@ def rows(work: Path, index: int, wanted: np.ndarray, columns: list[str]) -> Iter
         first = int(ends[group - 1]) if group > 0 else 0
         # one thread: the threaded decode of a group raised the shard tasks' peak by tens of MB for no gain
         table = file.read_row_group(int(group), columns=columns, use_threads=False)
-        yield table.take(pa.array(wanted[where == group] - first))
+        yield table.take(arrowcols.column(wanted[where == group] - first, pa.int64()))
 
 
 def has_signature(work: Path, index: int) -> np.ndarray:
-    table = pq.read_table(_names(work, index)["rows"], columns=["has_signature"])
-    return table.column("has_signature").to_numpy(zero_copy_only=False).astype(bool)
+    table = pq.ParquetFile(_names(work, index)["rows"]).read(columns=["has_signature"])  # read_table imports pandas
+    return arrowcols.bools(table.column("has_signature"))
 
 
 def documents(work: Path, index: int, batch: int = 1024, text: bool = True) -> Iterator[list[tuple[int, Processed]]]:

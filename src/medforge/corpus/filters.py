@@ -38,12 +38,13 @@ def word_count(text: str) -> int:
 
 
 class LanguageId:
-    """py3langid (its model ships in the package, so it runs offline) on the first 2,000 characters."""
+    """py3langid (its model ships in the package, so it runs offline) on the first 2,000 characters; its model
+    decompressed once per machine (``medforge.corpus.langid``)."""
 
     def __init__(self):
-        import py3langid
+        from medforge.corpus.langid import identifier
 
-        self._classify = py3langid.classify
+        self._classify = identifier().classify
 
     def __call__(self, text: str) -> str:
         return self._classify(text[:2000])[0]

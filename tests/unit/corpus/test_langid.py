@@ -1,0 +1,49 @@
+import numpy as np
+import py3langid
+import pytest
+
+from medforge.corpus import langid
+
+TEXTS = ["Le patient présente une fièvre depuis trois jours.", "The patient was admitted with chest pain.",
+         "患者は胸痛で入院した。", "Der Patient wurde mit Brustschmerzen aufgenommen.", "", "12 345 678",
+         "El paciente ingresó por dolor torácico."]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_same_answers_as_the_package(root):
+    ours = langid.identifier(root)
+    assert [ours.classify(t) for t in TEXTS] == [py3langid.classify(t) for t in TEXTS]
+
+
+def test_second_load_maps_the_cache(root):
+    langid.identifier(root)  # written by the first load if not already
+    folders = list(root.glob("py3langid-*"))
+    assert len(folders) == 1 and not list(root.glob(".*tmp"))
+    loaded = langid.arrays(root)
+    assert isinstance(loaded["ptc"], np.memmap) and loaded["ptc"].shape[1] == len(loaded["classes"])
+
+
+def test_damaged_cache_is_rewritten(tmp_path):
+    langid.arrays(tmp_path)
+    folder = next(tmp_path.glob("py3langid-*"))
+    (folder / "nextmove.npy").write_bytes((folder / "nextmove.npy").read_bytes()[:1000])  # torn
+    assert langid.identifier(tmp_path).classify(TEXTS[0])[0] == "fr"
+    assert isinstance(langid.arrays(tmp_path)["nextmove"], np.memmap)  # whole again
+
+
+def test_unwritable_cache_still_identifies(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert langid.identifier(blocked).classify(TEXTS[1])[0] == "en"
+
+
+def test_cache_root_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MEDFORGE_CACHE", str(tmp_path / "mc"))
+    assert langid.cache_root() == tmp_path / "mc"
+    monkeypatch.delenv("MEDFORGE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert langid.cache_root() == tmp_path / "xdg" / "medforge"

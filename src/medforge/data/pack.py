@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from collections.abc import Collection, Iterator
+from itertools import chain
 from pathlib import Path
 
 import datasets
@@ -37,42 +38,74 @@ PACK_VERSION = 2  # bump when the packed bytes change for the same inputs (2: sp
 
 logger = logging.getLogger(__name__)
 
+TOKENIZED = pa.schema([("ids", pa.list_(pa.int32())), ("cuts", pa.list_(pa.int32())), ("starts", pa.list_(pa.int8()))])
 FEATURES = Features({"input_ids": Sequence(Value("int32")), "starts": Sequence(Value("int8")),
                      "n_real": Value("int32")})
 
 
-def word_starts(word_ids: list[int | None]) -> list[int]:
-    """1 where a token begins a word (per the tokenizer's pre-tokenization), else 0; a token of no word
-    (None) begins one. Computed on the array: a per-token Python loop was a large share of packing."""
-    try:
-        words = np.asarray(word_ids, dtype=np.int64)
-    except TypeError:  # None among the ids (special tokens)
-        words = np.array([-1 if w is None else w for w in word_ids], dtype=np.int64)
-    flags = np.ones(len(words), dtype=np.int8)
-    flags[1:] = words[1:] != words[:-1]
-    flags |= words == -1
-    return flags.tolist()
+def word_starts(word_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """int8 flags, 1 where a token begins a word (per the tokenizer's pre-tokenization), else 0, for the word
+    ids of documents laid end to end (``lengths`` tokens each; NaN for a token of no word, which begins one,
+    as does every document's first token). On the whole batch at once: per token or per document in Python,
+    this was a large share of packing."""
+    flags = np.ones(len(word_ids), dtype=np.int8)
+    flags[1:] = word_ids[1:] != word_ids[:-1]  # NaN differs from everything: a token of no word begins one
+    firsts = np.cumsum(lengths) - lengths
+    flags[firsts[lengths > 0]] = 1
+    return flags
+
+
+def _list_column(values: np.ndarray, lengths: np.ndarray) -> pa.ListArray:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
 class Encoder:
-    """Documents to (ids, word starts, unit cuts) columns; picklable, for worker processes and Ray tasks."""
+    """Documents to a table of (ids, unit cuts, word starts) per document; picklable, for worker processes and
+    Ray tasks.
+
+    It calls the tokenizer's backend (a copy with truncation and padding off, special-token strings encoded
+    as text) rather than the transformers tokenizer: that call also builds an attention mask and type ids per
+    document and copies every list again, and the columns are then built from arrays over the whole batch.
+    Equal to the transformers call with ``add_special_tokens=False, split_special_tokens=True`` (tested)."""
 
     def __init__(self, tokenizer, mode: str):
         self.tokenizer, self.mode = tokenizer, mode
+        self._backend = None
 
-    def __call__(self, batch: dict) -> dict:
+    def __getstate__(self) -> dict:
+        return {"tokenizer": self.tokenizer, "mode": self.mode, "_backend": None}
+
+    def backend(self):
+        if self._backend is None:
+            from tokenizers import Tokenizer
+
+            backend = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
+            backend.no_truncation()
+            backend.no_padding()
+            # corpus text is text: a literal "<s>" (HTML strike-through) or "<mask>" is spelled out, never a
+            # control token (a mid-sequence <pad> would be unattended, a </s> a fake document end)
+            backend.encode_special_tokens = True
+            self._backend = backend
+        return self._backend
+
+    def __call__(self, texts: list[str]) -> pa.Table:
         prepare = preprocessor(self.tokenizer)
-        offsets = self.mode in ("sentence", "line")
-        texts = [prepare(t) for t in batch["text"]] if prepare else batch["text"]
-        # corpus text is text: a literal "<s>" (HTML strike-through) or "<mask>" is spelled out, never a
-        # control token (a mid-sequence <pad> would be unattended, a </s> a fake document end); whole
-        # documents, cut into sequences later: the warning about the model's length does not apply
-        encoded = self.tokenizer(texts, add_special_tokens=False, return_offsets_mapping=offsets,
-                                 split_special_tokens=True, verbose=False)
-        cuts = [unit_cuts(text, [a for a, _ in encoded["offset_mapping"][i]], self.mode) if offsets else [0]
-                for i, text in enumerate(texts)]
-        return {"ids": encoded["input_ids"], "cuts": cuts,
-                "starts": [word_starts(encoded.word_ids(i)) for i in range(len(texts))]}
+        if prepare:
+            texts = [prepare(t) for t in texts]
+        encodings = self.backend().encode_batch(texts, add_special_tokens=False)
+        lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int32, count=int(lengths.sum()))
+        words = np.array(list(chain.from_iterable(e.word_ids for e in encodings)), dtype=np.float64)  # None: NaN
+        if self.mode in ("sentence", "line"):
+            cuts = [unit_cuts(text, [a for a, _ in e.offsets], self.mode) for text, e in zip(texts, encodings)]
+        else:
+            cuts = [[0]] * len(texts)
+        cut_lengths = np.fromiter((len(c) for c in cuts), dtype=np.int64, count=len(cuts))
+        cut_values = np.fromiter(chain.from_iterable(cuts), dtype=np.int32, count=int(cut_lengths.sum()))
+        return pa.Table.from_arrays([_list_column(ids, lengths), _list_column(cut_values, cut_lengths),
+                                     _list_column(word_starts(words, lengths), lengths)], schema=TOKENIZED)
 
 
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack",
@@ -156,16 +189,13 @@ def _blocks(rows: Iterator[dict], size: int = 1024) -> Iterator[Block]:
         yield {k: np.array([r[k] for r in group]) for k in FEATURES}
 
 
-TOKENIZED = pa.schema([("ids", pa.list_(pa.int32())), ("cuts", pa.list_(pa.int32())), ("starts", pa.list_(pa.int8()))])
-
-
 def tokenize_file(path: str, encode: Encoder, out: str, fingerprint: str = "", batch: int = 256) -> str:
     """One shard file tokenized to ``out`` (renamed into place when complete, its marker written last, so a
     rerun task is harmless and a killed one leaves nothing that looks finished)."""
     tmp = Path(out).with_name(f".{Path(out).name}.{os.getpid()}.tmp")
     with pq.ParquetWriter(tmp, TOKENIZED) as writer:
         for record in pq.ParquetFile(path).iter_batches(batch_size=batch, columns=["text"]):
-            writer.write_table(pa.table(encode({"text": record.column("text").to_pylist()}), schema=TOKENIZED))
+            writer.write_table(encode(record.column("text").to_pylist()))
     os.replace(tmp, out)
     meta.write_json(Path(out).with_suffix(".json"), {"fingerprint": fingerprint, "shard": path})
     return out

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import copy
+import pickle
 import random
+
+import pytest
 
 from medforge.corpus.store import SHARDS, SplitWriter, shard_name
 from medforge.data.pack import build_packed
@@ -147,3 +151,41 @@ def test_tokenized_files_are_kept_and_reused_by_parts_the_short_phase_and_reruns
     calls.clear()
     build_packed(corpus, "train", tiny_tokenizer, 64, tmp_path / "sentence", "sentence", tokens_dir=tokens)
     assert len(calls) == 3  # sentence cuts are not in files made for mode pack
+
+
+def _reference(tokenizer, texts, mode):
+    """What the encoder computed before it called the backend: the transformers call, word starts per token."""
+    from medforge.data.packers import unit_cuts
+
+    encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True,
+                        verbose=False)
+    rows = []
+    for i, text in enumerate(texts):
+        words = encoded.word_ids(i)
+        starts = [1 if j == 0 or w is None or w != words[j - 1] else 0 for j, w in enumerate(words)]
+        cuts = unit_cuts(text, [a for a, _ in encoded["offset_mapping"][i]], mode) if mode != "pack" else [0]
+        rows.append({"ids": encoded["input_ids"][i], "cuts": cuts, "starts": starts})
+    return rows
+
+
+@pytest.mark.parametrize("mode", ["pack", "sentence", "line"])
+def test_encoder_equals_the_transformers_call(tiny_tokenizer, sample_texts, mode):
+    from medforge.data.pack import Encoder
+
+    texts = sample_texts[:40] + ["", "Dose <s>10 mg</s> 20 mg. Type <mask> or <pad>.", "患者は入院した。😀 x",
+                                 "Line one.\nLine two! Third? Yes", "   spaced   out   "]
+    encoder = Encoder(tiny_tokenizer, mode)
+    table = encoder(texts)
+    assert table.to_pylist() == _reference(tiny_tokenizer, texts, mode)
+    assert pickle.loads(pickle.dumps(encoder))(texts[:5]).equals(table.slice(0, 5))  # as sent to a worker
+
+
+def test_encoder_ignores_the_saved_truncation_and_padding(tiny_tokenizer):
+    from medforge.data.pack import Encoder
+
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    tokenizer.backend_tokenizer.enable_truncation(4)
+    tokenizer.backend_tokenizer.enable_padding(length=64)
+    text = "une phrase assez longue pour dépasser quatre tokens sans aucun doute"
+    assert Encoder(tokenizer, "pack")([text]).column("ids").to_pylist() == \
+        [tiny_tokenizer(text, add_special_tokens=False)["input_ids"]]

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoTokenizer
 
 from medforge.data.collator import MLMCollator
-from medforge.data.pack import word_starts
+from medforge.data.pack import Encoder
 from medforge.tokenizer.config import TokenizerConfig
 from medforge.tokenizer.train import train_tokenizer
 
@@ -25,9 +25,9 @@ def kind(request, tmp_path_factory, sample_texts):
 
 def rows(tokenizer, texts, length=96):
     examples = []
-    for text in texts:
-        enc = tokenizer(text, add_special_tokens=False, truncation=True, max_length=length)
-        ids, starts = enc["input_ids"], word_starts(enc.word_ids())
+    table = Encoder(tokenizer, "pack")(texts)  # what packing stores
+    for ids, starts in zip(table.column("ids").to_pylist(), table.column("starts").to_pylist()):
+        ids, starts = ids[:length], starts[:length]
         pad = length - len(ids)
         examples.append({"input_ids": torch.tensor(ids + [tokenizer.pad_token_id] * pad),
                          "starts": torch.tensor(starts + [1] * pad)})
@@ -36,10 +36,12 @@ def rows(tokenizer, texts, length=96):
 
 def test_word_starts_follow_the_tokenizer_markers(kind, sample_texts):
     tokenizer, marker = kind
-    for text in sample_texts[:50]:
-        enc = tokenizer(text, add_special_tokens=False)
-        tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
-        for token, start in zip(tokens, word_starts(enc.word_ids())):
+    table = Encoder(tokenizer, "pack")(sample_texts[:50])
+    for text, ids, starts in zip(sample_texts, table.column("ids").to_pylist(), table.column("starts").to_pylist()):
+        assert ids == tokenizer(text, add_special_tokens=False)["input_ids"]
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        assert len(starts) == len(tokens)
+        for token, start in zip(tokens, starts):
             if marker == "##":
                 assert start == (not token.startswith("##")), token
             elif token.startswith(marker):

@@ -49,9 +49,11 @@ def test_mecab_segmented_unigram_knows_word_boundaries(tmp_path):
         start, end = encoding.token_to_chars(token_index)
         assert " " not in text[start:end].strip()
     assert max(encoding.word_ids()) == len(words) - 1
-    from medforge.data.pack import word_starts
+    from medforge.data.pack import Encoder
 
-    assert sum(word_starts(encoding.word_ids())) == len(words)  # whole-word masking sees MeCab's words
+    stored = Encoder(tok, "pack")(["患者は肺炎のため入院した。"])  # what packing stores: segmented by the encoder
+    assert stored.column("ids").to_pylist() == [encoding["input_ids"]]
+    assert sum(stored.column("starts").to_pylist()[0]) == len(words)  # whole-word masking sees MeCab's words
 
 
 def test_mecab_on_real_case_reports(tmp_path):

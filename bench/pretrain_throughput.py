@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=32000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (GPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile every row's model: the HF rows whole (run_mlm --torch_compile), medforge's "
+                             "encoder (what pretrain.compile does; the sparse head's gather has data-dependent shapes)")
     args = parser.parse_args()
     torch.manual_seed(0)
 
@@ -61,7 +64,8 @@ def main() -> None:
     lengths = sorted(len(ids) for ids in encoded)
     print(f"{len(docs)} real documents, tokens per document: median {lengths[len(lengths) // 2]}, "
           f"10% {lengths[len(lengths) // 10]}, 90% {lengths[9 * len(lengths) // 10]}; vocab {len(tok)}; "
-          f"{args.preset} model, seq {args.seq_len}, batch {args.batch_size}, device {args.device}")
+          f"{args.preset} model, seq {args.seq_len}, batch {args.batch_size}, device {args.device}"
+          f"{', compiled' if args.compile else ''}")
 
     s = args.seq_len
     line_rows = [[tok.cls_token_id] + ids[: s - 2] + [tok.sep_token_id] for ids in encoded]  # run_mlm truncates
@@ -79,11 +83,13 @@ def main() -> None:
     def measure(name, rows, collate, sparse):
         model = build_mlm("roberta", args.preset, tok, s).to(args.device)
         objective = SparseMLM(model, sparse)
+        if args.compile:
+            (model.base_model if sparse else model).compile()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
         batches = [rows[(i * args.batch_size) % len(rows):][: args.batch_size] for i in range(args.steps + 3)]
         real = 0
         for i, rows_i in enumerate(batches):
-            if i == 3:  # warm-up done
+            if i == 3:  # warm-up (and compilation) done
                 if args.device == "cuda":
                     torch.cuda.synchronize()
                 start, real = time.perf_counter(), 0

@@ -77,14 +77,14 @@ class MinHasher:
         return out + (self._signatures(group) if group else [])
 
     def _signatures(self, texts: list[str]) -> list[np.ndarray | None]:
-        compact = [" ".join(t.lower().split()).encode("utf-32-le") for t in texts]
-        lengths = np.array([len(c) // 4 for c in compact], dtype=np.int64)
+        compact = [" ".join(t.lower().split()) for t in texts]
+        lengths = np.array([len(c) for c in compact], dtype=np.int64)
         shingles = np.maximum(lengths - self.shingle + 1, 0)
         out: list[np.ndarray | None] = [None] * len(texts)
         rows = np.flatnonzero(shingles)
         if not len(rows):
             return out
-        codes = np.frombuffer(b"".join(compact[r] for r in rows), dtype=np.uint32).astype(np.uint64)
+        codes = np.frombuffer("".join(compact[r] for r in rows).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
         n = len(codes) - self.shingle + 1
         # a shingle starting near a document's end would run into the next: only each document's own count
         starts = np.concatenate([[0], np.cumsum(lengths[rows])[:-1]])
@@ -92,13 +92,14 @@ class MinHasher:
             np.arange(int(shingles[rows].sum()))
         with np.errstate(over="ignore"):
             h = codes[:n] * self._powers[0]
+            term = np.empty_like(h)  # one buffer for every term: no temporary of n uint64 per shingle position
             for j in range(1, self.shingle):
-                h += codes[j:j + n] * self._powers[j]
+                h += np.multiply(codes[j:j + n], self._powers[j], out=term)
             h = mix64(h[take])
-        owner = np.repeat(np.arange(len(rows)), shingles[rows])
+        slot = (h >> self._bin_shift).view(np.int64)  # the bin, then (in place) the row's bin in the flat matrix
+        slot += np.repeat(np.arange(0, len(rows) * self.num_perm, self.num_perm), shingles[rows])
         sig = np.full((len(rows), self.num_perm), _EMPTY, dtype=np.uint32)
-        np.minimum.at(sig.reshape(-1), owner * self.num_perm + (h >> self._bin_shift).astype(np.intp),
-                      (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        np.minimum.at(sig.reshape(-1), slot, h.astype(np.uint32))  # the low 32 bits
         empty = sig == _EMPTY
         if empty.any():  # densify: an empty bin borrows the next filled bin's value (cyclically), plus the distance
             width = self.num_perm

@@ -20,6 +20,8 @@ _MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
 def fold_spaces(text: str) -> str:
     """Runs of spaces (no-break and ideographic included) to one, blank lines dropped, ends stripped.
     str.split is an order of magnitude faster than a regular expression here."""
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text  # printable: no line break, tab, odd space or zero-width space; no run of spaces to fold
     if "\u200b" in text:
         text = text.replace("\u200b", "")
     if "\n" not in text:
@@ -44,7 +46,8 @@ class Normalizer:
             repaired, text = fixed != text, fixed
         if self.form != "none":
             text = unicodedata.normalize(self.form, text)  # type: ignore[arg-type]  # checked by the config
-        text = _CONTROLS.sub("", _SPACE_LIKE.sub(" ", text))
+        if not text.isprintable():  # a printable text holds no control character and no space but U+0020
+            text = _CONTROLS.sub("", _SPACE_LIKE.sub(" ", text))
         if self.lowercase:
             text = text.lower()
         text = fold_spaces(text)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import random
+import unicodedata
 from pathlib import Path
 
 import pyarrow as pa
@@ -151,6 +153,25 @@ def test_normalisation_options():
     fixed, repaired = Normalizer(fix_mojibake=True)("FiÃ¨vre et toux sÃ¨che")
     assert fixed == "Fièvre et toux sèche" and repaired
     assert Normalizer(fix_mojibake=True)("Fièvre")[1] is False
+
+
+def test_printable_text_skips_only_what_has_nothing_to_change():
+    """The fast path: a printable text has no character the regular expressions or str.split act on."""
+    from medforge.corpus.normalize import _CONTROLS, _SPACE_LIKE, fold_spaces
+
+    acted_on = [c for c in map(chr, range(0x110000)) if c != " " and (
+        c.isspace() or c == "\u200b" or _SPACE_LIKE.match(c) or _CONTROLS.match(c))]
+    assert acted_on and not [c for c in acted_on if c.isprintable()]
+    rng = random.Random(0)
+    alphabet = ["a", "é", "患", " ", "  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x85", "\xa0", "\u2028", "\u3000",
+                "\u200b", "\ufeff", "\x07", "\x7f", "e\u0301"]
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        slow = _CONTROLS.sub("", _SPACE_LIKE.sub(" ", unicodedata.normalize("NFC", text)))
+        if "\u200b" in slow:
+            slow = slow.replace("\u200b", "")
+        slow = "\n".join(line for line in (" ".join(part.split()) for part in slow.split("\n")) if line)
+        assert normalize(text) == slow == fold_spaces(slow), repr(text)
 
 
 def test_split_is_seeded_stable_and_near_the_fraction():

@@ -121,12 +121,13 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
     settings = {"tokenizer": tokenizer_identity(tokenizer), "cuts": mode if mode in ("sentence", "line") else "none",
                 "version": PACK_VERSION}
     calls = []
+    encoder = Encoder(tokenizer, mode)  # one for every file: in this process, one copy of the backend, not one a file
     for i, shard in enumerate(split_files(corpus_dir, split)):
         if only is None or i in only:
             stat = shard.stat()
             fingerprint = meta.hash_json({"file": str(shard.resolve()), "size": stat.st_size,
                                           "mtime": stat.st_mtime_ns, **settings})
-            calls.append((str(shard), Encoder(tokenizer, mode), str(cache_dir / f"tokens-{i:06d}.parquet"),
+            calls.append((str(shard), encoder, str(cache_dir / f"tokens-{i:06d}.parquet"),
                           fingerprint))
     cache_dir.mkdir(parents=True, exist_ok=True)
     todo = [call for call in calls if not _tokenized(call[2], call[3])]

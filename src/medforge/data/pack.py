@@ -1,6 +1,6 @@
 """Tokenize a prepared split and pack it into fixed-length Arrow sequences, losing no token.
 
-Tokenization runs in batches through ``datasets`` and keeps, per document, the word-start flags
+Tokenization runs in batches through the tokenizer's backend and keeps, per document, the word-start flags
 (for whole-word masking) and the sentence or line cuts its packing mode needs; ``packers``
 decides where sequences end. The stream runs across the whole split, so unlike ``run_mlm.py``'s
 ``group_texts`` no map batch's remainder is dropped; conservation is asserted on every build.
@@ -112,7 +112,7 @@ def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mod
                    workers: int = 1, ray: str = "", only: Collection[int] | None = None) -> list[str]:
     """One Parquet file per shard file of the split, one row per document: token ids (no special tokens),
     word-start flags and unit cuts; the files are tokenized in ``workers`` processes, or as Ray tasks on the
-    cluster at ``ray``. Written with pyarrow from the tokenizer's lists: ``datasets.map`` spent more time
+    cluster at ``ray``. Written with pyarrow from arrays over each batch: ``datasets.map`` spent more time
     checking and converting its output than the tokenizer took.
 
     Each file's marker names the shard (path, size, time), the tokenizer and what the cuts follow; a file

@@ -30,7 +30,12 @@ _TYPECODES = {2: "H", 4: "I", 8: "L"}
 def cache_root() -> Path:
     if os.environ.get("MEDFORGE_CACHE"):
         return Path(os.environ["MEDFORGE_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "medforge"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "medforge"
+    try:
+        return Path.home() / ".cache" / "medforge"
+    except RuntimeError:  # no home folder (a bare container user): a folder every process of this machine sees
+        return Path(tempfile.gettempdir()) / "medforge-cache"
 
 
 def _model_file() -> Path:

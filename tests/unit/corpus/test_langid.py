@@ -47,3 +47,10 @@ def test_cache_root_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("MEDFORGE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert langid.cache_root() == tmp_path / "xdg" / "medforge"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(langid.Path, "home", staticmethod(no_home))
+    assert langid.cache_root().name == "medforge-cache"

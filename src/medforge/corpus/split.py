@@ -26,4 +26,6 @@ def copies(text: str, seed: int, weight: float) -> int:
     """How many times a training document is written under a source's sampling weight: the integer part,
     plus one with the fractional part's probability, drawn from the text (so reruns agree)."""
     whole = int(weight)
+    if whole == weight:  # no fraction to draw for: the hash of the text is not needed
+        return whole
     return whole + (split_score(text, seed + 1) < weight - whole)

@@ -105,3 +105,23 @@ def test_batched_signatures_equal_the_shingle_by_shingle_definition():
         assert (got is None and want is None) or np.array_equal(got, want), text
     small_groups = MinHasher(128).signatures(texts, chars=300)  # bounded memory: many groups, same values
     assert all((a is None and b is None) or np.array_equal(a, b) for a, b in zip(batched, small_groups))
+
+
+def test_band_keys_reused_only_for_the_same_signature():
+    """check's band keys are reused by add only for the very same array: adding another signature right
+    after a check must index that one."""
+    rng = np.random.default_rng(0)
+    index = NearDuplicates(0.8, 128)
+    a, b = (rng.integers(0, 2**32, 128, dtype=np.uint64).astype(np.uint32) for _ in range(2))
+    assert index.check(a) is None
+    index.add(b)
+    assert index.check(b.copy()) == (0, 1.0) and index.check(a.copy()) is None
+    assert index._keys(a) == [hash(a[i:i + index.rows].tobytes()) for i in range(0, 128, index.rows)]
+
+
+def test_integer_weights_draw_nothing():
+    from medforge.corpus.split import copies
+
+    assert [copies(f"doc {i}", 0, 2.0) for i in range(50)] == [2] * 50
+    drawn = [copies(f"doc {i}", 0, 1.5) for i in range(400)]
+    assert set(drawn) == {1, 2} and 150 < drawn.count(2) < 250

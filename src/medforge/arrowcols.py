@@ -24,7 +24,7 @@ def _validity(values: Sequence) -> tuple[pa.Buffer | None, int]:
     return pa.py_buffer(np.packbits(~missing, bitorder="little")), nulls
 
 
-def _offsets(lengths: Sequence[int]) -> pa.Buffer:
+def _offsets(lengths: Sequence[int] | np.ndarray) -> pa.Buffer:
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if offsets[-1] > _INT32_MAX:
@@ -54,6 +54,12 @@ def column(values: Sequence, kind: pa.DataType) -> pa.Array:
         offsets = _offsets([0 if v is None else len(v) for v in values])
         return pa.Array.from_buffers(kind, n, [validity, offsets], null_count=nulls, children=[child])
     raise TypeError(f"no builder for Arrow type {kind}")
+
+
+def lists(values: np.ndarray, lengths: np.ndarray) -> pa.ListArray:
+    """A list column from its items laid end to end (a numpy array) and the length of each list."""
+    return pa.ListArray.from_arrays(pa.Array.from_buffers(pa.int32(), len(lengths) + 1, [None, _offsets(lengths)]),
+                                    pa.array(values))
 
 
 def bools(values: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -65,3 +65,11 @@ def test_bools_reads_slices_and_chunks(offset):
     assert arrowcols.bools(sliced).tolist() == values[offset:]
     assert arrowcols.bools(pa.chunked_array([sliced, pa.array(values)])).tolist() == values[offset:] + values
     assert arrowcols.bools(pa.chunked_array([], pa.bool_())).tolist() == []
+
+
+def test_lists_from_items_end_to_end():
+    import numpy as np
+
+    built = arrowcols.lists(np.array([1, 2, 3, 4], dtype=np.int32), np.array([2, 0, 2]))
+    built.validate(full=True)
+    assert built.to_pylist() == [[1, 2], [], [3, 4]] and built.type == pa.list_(pa.int32())

@@ -10,6 +10,7 @@ package's own file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import lzma
@@ -96,7 +97,10 @@ def _stdlib(values: np.ndarray) -> array:
     return out
 
 
+@functools.cache
 def identifier(root: Path | None = None) -> Any:
+    """One per process (0.1 s to build: hashing the model file, converting the automaton): the task engine
+    makes a processor per input file."""
     from py3langid.langid import LanguageIdentifier
 
     a = arrays(root)

@@ -25,6 +25,7 @@ from datasets import Dataset, Features, Sequence, Value
 from datasets.arrow_writer import ArrowWriter
 
 from medforge import executors, meta
+from medforge.arrowcols import lists
 from medforge.corpus.store import count_rows, split_files
 from medforge.data.packers import Block, Chunk, greedy, groups, pack_docs, unit_cuts
 from medforge.tokenizer.japanese import PRE_SEGMENT_KEY, preprocessor
@@ -53,12 +54,6 @@ def word_starts(word_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     firsts = np.cumsum(lengths) - lengths
     flags[firsts[lengths > 0]] = 1
     return flags
-
-
-def _list_column(values: np.ndarray, lengths: np.ndarray) -> pa.ListArray:
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
 class Encoder:
@@ -104,8 +99,8 @@ class Encoder:
             cuts = [[0]] * len(texts)
         cut_lengths = np.fromiter((len(c) for c in cuts), dtype=np.int64, count=len(cuts))
         cut_values = np.fromiter(chain.from_iterable(cuts), dtype=np.int32, count=int(cut_lengths.sum()))
-        return pa.Table.from_arrays([_list_column(ids, lengths), _list_column(cut_values, cut_lengths),
-                                     _list_column(word_starts(words, lengths), lengths)], schema=TOKENIZED)
+        return pa.Table.from_arrays([lists(ids, lengths), lists(cut_values, cut_lengths),
+                                     lists(word_starts(words, lengths), lengths)], schema=TOKENIZED)
 
 
 def tokenize_split(corpus_dir: Path, split: str, tokenizer, cache_dir: Path, mode: str = "pack",
@@ -178,9 +173,9 @@ def tokenized_chunks(files: list[str], batch: int = 8192) -> Iterator[Chunk]:
 
 def _table(block: Block) -> pa.Table:
     rows, seq_len = block["input_ids"].shape
-    offsets = pa.array(np.arange(0, (rows + 1) * seq_len, seq_len, dtype=np.int32))
-    return pa.table({"input_ids": pa.ListArray.from_arrays(offsets, block["input_ids"].ravel()),
-                     "starts": pa.ListArray.from_arrays(offsets, block["starts"].ravel()),
+    lengths = np.full(rows, seq_len)
+    return pa.table({"input_ids": lists(block["input_ids"].ravel(), lengths),
+                     "starts": lists(block["starts"].ravel(), lengths),
                      "n_real": block["n_real"]}, schema=FEATURES.arrow_schema)
 
 

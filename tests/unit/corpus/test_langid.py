@@ -19,6 +19,14 @@ def test_same_answers_as_the_package(root):
     assert [ours.classify(t) for t in TEXTS] == [py3langid.classify(t) for t in TEXTS]
 
 
+def test_one_identifier_per_process(root):
+    """The task engine builds a processor per input file: each must not rebuild the identifier (0.1 s)."""
+    from medforge.corpus.filters import LanguageId
+
+    assert langid.identifier(root) is langid.identifier(root)
+    assert LanguageId()._classify.__self__ is LanguageId()._classify.__self__
+
+
 def test_second_load_maps_the_cache(root):
     langid.identifier(root)  # written by the first load if not already
     folders = list(root.glob("py3langid-*"))

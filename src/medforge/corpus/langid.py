@@ -16,7 +16,9 @@ import logging
 import lzma
 import os
 import shutil
+import socket
 import tempfile
+import time
 from array import array
 from pathlib import Path
 from typing import Any
@@ -61,9 +63,35 @@ def _unpack(model: Path) -> dict[str, np.ndarray]:
             return {name: data[name] for name in _ARRAYS}
 
 
+def _tmp(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what a process killed while writing left (68 MB each): on this host, copies whose writer is
+    gone; from another host sharing the folder, copies older than an hour (a copy takes about a second)."""
+    host = socket.gethostname()
+    for tmp in folder.parent.glob(f".{folder.name}.*.tmp"):
+        writer, _, pid = tmp.name[len(folder.name) + 2:-len(".tmp")].rpartition(".")
+        try:
+            if writer == host and pid.isdigit():
+                try:
+                    os.kill(int(pid), 0)
+                    continue  # still writing
+                except ProcessLookupError:
+                    pass
+                except PermissionError:  # another user's live process
+                    continue
+            elif time.time() - tmp.stat().st_mtime < 3600:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write(arrays: dict[str, np.ndarray], folder: Path) -> None:
     """Written beside and renamed into place: concurrent processes each write their own and one rename wins."""
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    tmp = _tmp(folder)
     try:
         tmp.mkdir(parents=True, exist_ok=True)
         for name, values in arrays.items():
@@ -81,6 +109,7 @@ def arrays(root: Path | None = None) -> dict[str, np.ndarray]:
     model = _model_file()
     digest = hashlib.blake2b(model.read_bytes(), digest_size=8).hexdigest()
     folder = (root or cache_root()) / f"py3langid-{digest}"
+    _sweep(folder)
     found = _read(folder) if folder.is_dir() else None
     if found is not None:
         return found

@@ -62,3 +62,27 @@ def test_cache_root_from_the_environment(monkeypatch, tmp_path):
 
     monkeypatch.setattr(langid.Path, "home", staticmethod(no_home))
     assert langid.cache_root().name == "medforge-cache"
+
+
+def test_copies_left_by_killed_writers_are_removed(tmp_path):
+    """A process killed while writing the cache leaves its copy; the next load removes the copies whose
+    writer is gone (same host) or that are over an hour old (another host), and keeps a live writer's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    langid.arrays(tmp_path)
+    folder = next(tmp_path.glob("py3langid-*"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = socket.gethostname()
+    names = {"dead": f".{folder.name}.{host}.{int(dead.stdout)}.tmp",
+             "alive": f".{folder.name}.{host}.{os.getpid()}.tmp",
+             "old": f".{folder.name}.elsewhere.1.tmp", "recent": f".{folder.name}.elsewhere.2.tmp"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "ptc.npy").write_bytes(b"torn")
+    os.utime(tmp_path / names["old"], (time.time() - 7200, time.time() - 7200))
+    assert langid.arrays(tmp_path)["ptc"].shape[1] == len(langid.arrays(tmp_path)["classes"])
+    assert sorted(p.name for p in tmp_path.glob(".*.tmp")) == sorted([names["alive"], names["recent"]])

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from medforge.corpus.config import PrepareConfig
-from medforge.rng import mix64
+from medforge.rng import mix64_inplace
 
 _PRIME = np.uint64(0x100000001B3)
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -49,13 +49,44 @@ def bands_for(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[
     return choice
 
 
+def _compact(text: str) -> str:
+    """``" ".join(text.lower().split())``: the text the shingles are taken from. A normalised text (one space
+    between words, single line breaks, no other space character) only needs its line breaks turned into
+    spaces, which costs a replace and a check instead of a split into words and a join (half the time)."""
+    low = text.lower()
+    flat = low.replace("\n", " ") if "\n" in low else low
+    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
+        return flat  # printable: no space character but U+0020, so splitting and joining would change nothing
+    return " ".join(low.split())
+
+
 class MinHasher:
+    """A shingle's hash is ``sum(code[i + j] * P**j for j < shingle)`` modulo 2**64, mixed (``mix64``); its top
+    bits choose the bin, its low 32 bits are the value kept.
+
+    The polynomial is computed from prefix sums: with ``S[m] = sum(code[i] * P**i for i < m)``,
+    ``S[i + shingle] - S[i] = P**i * hash(i)``, and P is odd, so it has an inverse modulo 2**64. Four vector
+    passes instead of two per shingle character, and the same values."""
+
+    CHUNK = 1 << 20  # positions per pass of the polynomial: the power tables are this long, whatever the text
+
     def __init__(self, num_perm: int = 128, shingle: int = 7):
         if num_perm & (num_perm - 1):
             raise ValueError("num_perm must be a power of two")
         self.num_perm, self.shingle = num_perm, shingle
         self._bin_shift = np.uint64(64 - int(math.log2(num_perm)))
-        self._powers = [_PRIME ** np.uint64(j) for j in range(shingle)]
+        self._powers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """P**i and P**-i modulo 2**64 for i below CHUNK + shingle, built on first use."""
+        if self._powers is None:
+            size = self.CHUNK + self.shingle
+            inverse = pow(int(_PRIME), -1, 1 << 64)
+            with np.errstate(over="ignore"):
+                up = np.cumprod(np.full(size, _PRIME, dtype=np.uint64))
+                down = np.cumprod(np.full(size, np.uint64(inverse), dtype=np.uint64))
+            self._powers = (np.concatenate([[np.uint64(1)], up[:-1]]), np.concatenate([[np.uint64(1)], down[:-1]]))
+        return self._powers
 
     def signature(self, text: str) -> np.ndarray | None:
         """uint32[num_perm], or None for a text shorter than one shingle."""
@@ -76,33 +107,47 @@ class MinHasher:
             size += len(text)
         return out + (self._signatures(group) if group else [])
 
+    def _hashes(self, codes: np.ndarray) -> np.ndarray:
+        """The mixed hash of the shingle starting at every position of ``codes`` that has a whole one."""
+        k = self.shingle
+        n = len(codes) - k + 1
+        up, down = self._tables()
+        h = np.empty(n, dtype=np.uint64)
+        prefix = np.empty(self.CHUNK + k, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for start in range(0, n, self.CHUNK):
+                count = min(self.CHUNK, n - start)
+                seg = codes[start:start + count + k - 1]
+                prefix[0] = 0
+                np.multiply(seg, up[:len(seg)], out=prefix[1:len(seg) + 1])
+                np.cumsum(prefix[1:len(seg) + 1], out=prefix[1:len(seg) + 1])
+                part = h[start:start + count]
+                np.subtract(prefix[k:k + count], prefix[:count], out=part)
+                part *= down[:count]
+        return mix64_inplace(h)
+
     def _signatures(self, texts: list[str]) -> list[np.ndarray | None]:
-        compact = [" ".join(t.lower().split()) for t in texts]
+        compact = [_compact(t) for t in texts]
         lengths = np.array([len(c) for c in compact], dtype=np.int64)
         shingles = np.maximum(lengths - self.shingle + 1, 0)
         out: list[np.ndarray | None] = [None] * len(texts)
         rows = np.flatnonzero(shingles)
         if not len(rows):
             return out
-        codes = np.frombuffer("".join(compact[r] for r in rows).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-        n = len(codes) - self.shingle + 1
-        # a shingle starting near a document's end would run into the next: only each document's own count
-        starts = np.concatenate([[0], np.cumsum(lengths[rows])[:-1]])
-        take = np.repeat(starts - np.concatenate([[0], np.cumsum(shingles[rows])[:-1]]), shingles[rows]) + \
-            np.arange(int(shingles[rows].sum()))
-        with np.errstate(over="ignore"):
-            h = codes[:n] * self._powers[0]
-            term = np.empty_like(h)  # one buffer for every term: no temporary of n uint64 per shingle position
-            for j in range(1, self.shingle):
-                h += np.multiply(codes[j:j + n], self._powers[j], out=term)
-            h = mix64(h[take])
+        codes = np.frombuffer("".join(compact[r] for r in rows).encode("utf-32-le"), dtype=np.uint32)
+        h = self._hashes(codes)
+        width, count = self.num_perm, len(rows)
         slot = (h >> self._bin_shift).view(np.int64)  # the bin, then (in place) the row's bin in the flat matrix
-        slot += np.repeat(np.arange(0, len(rows) * self.num_perm, self.num_perm), shingles[rows])
-        sig = np.full((len(rows), self.num_perm), _EMPTY, dtype=np.uint32)
-        np.minimum.at(sig.reshape(-1), slot, h.astype(np.uint32))  # the low 32 bits
+        slot += np.repeat(np.arange(0, count * width, width), lengths[rows])[:len(h)]
+        # a shingle starting in a document's last shingle - 1 characters runs into the next: its value goes to
+        # a spare slot past the matrix
+        ends = np.cumsum(lengths[rows])[:-1]
+        slot[(ends[:, None] - np.arange(1, self.shingle)).reshape(-1)] = count * width
+        flat = np.full(count * width + 1, _EMPTY, dtype=np.uint32)
+        np.minimum.at(flat, slot, h.astype(np.uint32))  # the low 32 bits
+        sig = flat[:-1].reshape(count, width)
         empty = sig == _EMPTY
         if empty.any():  # densify: an empty bin borrows the next filled bin's value (cyclically), plus the distance
-            width = self.num_perm
             position = np.where(~np.concatenate([empty, empty], axis=1), np.arange(2 * width), 2 * width)
             following = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1][:, :width]
             r, c = np.nonzero(empty)

@@ -126,3 +126,44 @@ def test_integer_weights_draw_nothing():
     assert [copies(f"doc {i}", 0, 2.0) for i in range(50)] == [2] * 50
     drawn = [copies(f"doc {i}", 0, 1.5) for i in range(400)]
     assert set(drawn) == {1, 2} and 150 < drawn.count(2) < 250
+
+
+def test_signatures_across_polynomial_chunks_equal_the_definition():
+    """The prefix-sum polynomial runs over fixed-size chunks of the codes: a chunk of a few positions puts
+    shingles, documents and group boundaries across every chunk edge."""
+    import random
+
+    rng = random.Random(1)
+    words = "fièvre toux 患者 a bb ccc radiographie".split()
+    texts = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 2, 5, 30]))) for _ in range(40)]
+    for chunk in (1, 2, 7, 13, 64):
+        hasher = MinHasher(128)
+        hasher.CHUNK = chunk
+        for text, got in zip(texts, hasher.signatures(texts, chars=200)):
+            want = one_permutation_minhash(text)
+            assert (got is None and want is None) or np.array_equal(got, want), (chunk, text)
+
+
+def test_compact_text_is_the_lowered_words_joined_by_one_space():
+    """The fast path (a normalised text only has its line breaks replaced) gives the words joined by one space,
+    whatever the spacing, line breaks, odd spaces or controls around them."""
+    import random
+
+    from medforge.corpus.dedup import _compact
+
+    rng = random.Random(2)
+    pieces = ["Fièvre", "TOUX", "患者", "a", "ΟΔΟΣ", " ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u3000", "\u2028",
+              "\x1c", "\x85", "\u200b", "\u00ad", "İ", "x"]
+    samples = ["", " ", "\n", "one line", "two\nlines", "a \nb", "a\n b", " lead", "trail ", "ΟΔΟΣ\nΟΔΟΣ"]
+    samples += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    for text in samples:
+        assert _compact(text) == " ".join(text.lower().split()), repr(text)
+
+
+def test_mix64_in_place_equals_mix64():
+    from medforge.rng import mix64, mix64_inplace
+
+    values = np.random.default_rng(0).integers(0, 2**63, 1000, dtype=np.uint64) * np.uint64(3)
+    expected = mix64(values.copy())
+    got = values.copy()
+    assert mix64_inplace(got) is got and np.array_equal(got, expected)

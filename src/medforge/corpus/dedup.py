@@ -165,11 +165,14 @@ class NearDuplicates:
         self.threshold = threshold
         self.bands, self.rows = bands_for(threshold, num_perm)
         self.num_perm = num_perm
-        self._tables: list[dict[int, list[int]]] = [{} for _ in range(self.bands)]
+        # a bucket's kept documents: an int while it holds one (most do), a list from the second on; a list per
+        # entry cost 72 bytes more, 16 entries a kept document
+        self._tables: list[dict[int, int | list[int]]] = [{} for _ in range(self.bands)]
         self._signatures = np.zeros((1024, num_perm), dtype=np.uint32)
         self.size = 0
         self._band = np.dtype((np.void, 4 * self.rows))  # one band's bytes as one item
         self._last: tuple[np.ndarray, list[int]] | None = None  # check's keys, which add reuses for the same array
+        self.last_candidates = 0  # kept documents the last check compared
 
     def _keys(self, sig: np.ndarray) -> list[int]:
         """The hash of each band's bytes, in one conversion instead of a slice and a copy per band."""
@@ -179,27 +182,48 @@ class NearDuplicates:
         self._last = (sig, keys)
         return keys
 
-    def check(self, sig: np.ndarray) -> tuple[int, float] | None:
-        """(index of the kept document it repeats most closely, estimated Jaccard), or None.
+    def check(self, sig: np.ndarray, keys: list | None = None) -> tuple[int, float] | None:
+        """(index of the kept document it repeats most closely, estimated Jaccard), or None. ``keys``: the band
+        keys, if the caller has them (None for a band whose bucket nobody else shares).
 
         Every document of every shared bucket is a candidate: keeping only a bucket's first member missed a
         near duplicate whose shared bands an earlier, less similar document held (17 of 2,733 on 40 MB)."""
-        candidates = sorted({c for table, key in zip(self._tables, self._keys(sig)) for c in table.get(key, ())})
+        keys = self._keys(sig) if keys is None else keys
+        found: set[int] = set()
+        for table, key in zip(self._tables, keys):
+            held = table.get(key)
+            if held is not None:
+                if isinstance(held, int):
+                    found.add(held)
+                else:
+                    found.update(held)
+        candidates = sorted(found)
+        self.last_candidates = len(candidates)
         if not candidates:
             return None
-        similarity = (self._signatures[candidates] == sig).mean(axis=1)
-        best = int(np.argmax(similarity))  # the most similar; the earliest kept among equals
-        if similarity[best] < self.threshold:
+        # bins agreeing, counted: the same order and values as their mean, at 9 us a call instead of 22 (take and
+        # sum cost less than a fancy index and mean on a few rows)
+        agree = (self._signatures.take(candidates, axis=0) == sig).sum(axis=1)
+        best = int(np.argmax(agree))  # the most similar; the earliest kept among equals
+        similarity = int(agree[best]) / self.num_perm
+        if similarity < self.threshold:
             return None
-        return candidates[best], float(similarity[best])
+        return candidates[best], similarity
 
-    def add(self, sig: np.ndarray) -> int:
+    def add(self, sig: np.ndarray, keys: list | None = None) -> int:
         if self.size == len(self._signatures):
             self._signatures = np.concatenate([self._signatures, np.zeros_like(self._signatures)])
         index = self.size
         self._signatures[index] = sig
-        for table, key in zip(self._tables, self._keys(sig)):
-            table.setdefault(key, []).append(index)
+        for table, key in zip(self._tables, self._keys(sig) if keys is None else keys):
+            if key is not None:
+                held = table.get(key)
+                if held is None:
+                    table[key] = index
+                elif isinstance(held, int):
+                    table[key] = [held, index]
+                else:
+                    held.append(index)
         self.size += 1
         return index
 

@@ -1,10 +1,10 @@
 """The task engine: preparation as tasks that can run on other machines, with the streaming engine's output.
 
 1. one task per input file (``units``): read, normalise, filter, screen, hash; results to the work folder;
-2. one task per LSH band (``bands``): buckets by band key, every bucket's pairs verified on the signature;
+2. one task per LSH band (``bands``): every document's bucket number in that band;
 3. here, in the global order (sources, then files, then positions): the decisions the streaming engine
-   makes (exact duplicates, which near duplicate is kept), through the very same code, with
-   near-duplicate lookups answered from the verified pairs; no text is read;
+   makes (exact duplicates, which near duplicate is kept), through the very same code, its near-duplicate
+   index keyed by those bucket numbers; no text is read;
 4. one task per shard (``placing``): the kept documents' split and sampling, the shard's Parquet files;
    then, here, the markers and the report.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from medforge import executors, log, paths
 from medforge.corpus import units
-from medforge.corpus.bands import PairedDedup, band_edges, near_pairs
+from medforge.corpus.bands import BucketDedup, band_buckets
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.dedup import bands_for
 from medforge.corpus.placing import PlannedShards, write_shard
@@ -91,17 +91,19 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
         markers = executor.map(units.process_unit, [(cfg, u, str(work)) for u in todo])
         t1 = time.perf_counter()
         sizes = [(u.index, m["documents"]) for u, m in zip(todo, markers)]
-        pairs = near_pairs([])
+        found: list[str] = []
         if cfg.dedup_near:
             bands, rows = bands_for(cfg.near_threshold, cfg.num_perm)
-            found = executor.map(band_edges, [(str(work), sizes, b, rows, cfg.near_threshold) for b in range(bands)])
-            pairs = near_pairs(found)
+            found = executor.map(band_buckets, [(str(work), sizes, b, rows) for b in range(bands)])
         t2 = time.perf_counter()
         for unit, marker in zip(todo, markers):
             units.merge_counts(reader_counts[unit.source.label], marker)
         shutil.rmtree(ctx.out / SHARDS, ignore_errors=True)  # the decisions are cheap: always written whole
         shards = PlannedShards(ctx.out, cfg, work)
-        write(cfg, ctx.seed, _batches(work, todo), PairedDedup(cfg, pairs), shards)
+        dedup = BucketDedup(cfg, found)
+        write(cfg, ctx.seed, _batches(work, todo), dedup, shards)
+        compared = dedup.compared
+        del dedup  # its indexes, before the shard tasks run here
         t3 = time.perf_counter()
         shards.write_markers(executor.map(write_shard, shards.tasks(ctx.seed, todo, [n for _, n in sizes])))
     finally:
@@ -112,7 +114,7 @@ def run_tasks(cfg: PrepareConfig, ctx: StageContext, sources: list[SourceConfig]
     logger.info("task engine: %s", ", ".join(f"{k} {v} s" for k, v in seconds.items()))
     shutil.rmtree(work, ignore_errors=True)
     return {**summary, "engine": {"where": executor.where, "files": len(todo), "files_reused": reused,
-                                  "near_pairs": len(pairs), "nodes_used": len(executor.nodes_used),
+                                  "near_compared": compared, "nodes_used": len(executor.nodes_used),
                                   "seconds": seconds}}
 
 

@@ -185,7 +185,8 @@ def test_slurm_array_tasks_then_the_last_job_equal_one_process(tmp_path):
 
 
 def test_a_bucket_of_many_near_copies_is_decided_as_the_streaming_engine_does(tmp_path):
-    """Buckets larger than the vectorised small-bucket path (64 members) go through the blocked one."""
+    """150 near copies share their buckets: each is compared with the kept documents of its buckets, not with
+    every other copy (the band tasks once verified all 11,175 pairs, in each band the copies shared)."""
     rng = random.Random(4)
     base = [rng.choice(WORDS) for _ in range(60)]
     docs = []
@@ -198,10 +199,13 @@ def test_a_bucket_of_many_near_copies_is_decided_as_the_streaming_engine_does(tm
     found = {}
     for name, settings in (("s", {}), ("t", {"engine": "tasks"})):
         (tmp_path / name).mkdir()
-        run(PrepareConfig(inputs=[str(tmp_path / "c.txt")], validation_fraction=0, **settings),
-            StageContext(run_dir=tmp_path, out=tmp_path / name, seed=0, upstream={}))
+        summary = run(PrepareConfig(inputs=[str(tmp_path / "c.txt")], validation_fraction=0, **settings),
+                      StageContext(run_dir=tmp_path, out=tmp_path / name, seed=0, upstream={}))
         found[name] = outputs(tmp_path / name)
     assert found["s"] == found["t"] and found["s"]["report"]["totals"]["dropped"]["near_duplicate"] > 100
+    kept = found["s"]["report"]["totals"]["kept"]
+    compared = summary["engine"]["near_compared"]  # each copy against at most the kept ones
+    assert 150 - kept <= compared <= 150 * kept and compared < 150 * 149 / 2 / 10
 
 
 def test_a_ray_address_nobody_answers_at_is_a_clear_error_not_a_hang(tmp_path):
@@ -247,17 +251,20 @@ def test_shard_tasks_run_again_after_a_crash_neither_double_nor_lose_a_document(
     assert not list((tmp_path / "tasks" / "shards").glob(".*"))
 
 
-def test_near_pairs_keep_each_pair_once_with_its_first_bands_similarity(tmp_path):
-    from medforge.corpus.bands import near_pairs
+def test_band_buckets_number_shared_buckets_and_mark_lone_documents(tmp_path, monkeypatch):
+    from medforge.corpus import bands, units
 
-    paths = []
-    bands = [([5, 9, 5], [1, 2, 3], [0.9, 0.8, 0.85]), ([5, 7], [1, 1], [0.5, 0.95])]
-    for band, (later, earlier, sim) in enumerate(bands):
-        paths.append(str(tmp_path / f"band-{band}.npz"))
-        np.savez(paths[-1], later=np.array(later), earlier=np.array(earlier), similarity=np.array(sim))
-    pairs = near_pairs(paths)
-    assert len(pairs) == 3  # documents 5, 7 and 9 repeat an earlier one
-    earlier, similarity = pairs.get(5)
-    assert earlier.tolist() == [1, 3] and similarity.tolist() == [0.9, 0.85]
-    assert pairs.get(6)[0].tolist() == [] and pairs.get(9)[0].tolist() == [2]
-    assert len(near_pairs([])) == 0
+    rows = 2
+    x, y, z = [1, 2], [1, 3], [9, 9]
+    unit_sigs = {0: [x + z, y + z, [0, 0, 0, 0], x + y], 1: [y + x, z + x, x + z]}  # band 0: columns 0-1
+    has = {0: [True, True, False, True], 1: [True, True, True]}
+    monkeypatch.setattr(units, "signatures", lambda work, index: np.array(unit_sigs[index], dtype=np.uint32))
+    monkeypatch.setattr(units, "has_signature", lambda work, index: np.array(has[index]))
+    sizes = [(0, 4), (1, 3)]
+    first = np.load(bands.band_buckets(str(tmp_path), sizes, 0, rows)).tolist()
+    # x: documents 0, 3, 6; y: 1, 4; z (document 5) alone; document 2 has no signature
+    assert first[2] == first[5] == -1
+    assert first[0] == first[3] == first[6] != first[1] == first[4] and {first[0], first[1]} == {0, 1}
+    second = np.load(bands.band_buckets(str(tmp_path), sizes, 1, rows)).tolist()  # z: 0, 1, 6; x: 4, 5; y: 3
+    assert second[0] == second[1] == second[6] != second[4] == second[5] and second[2] == second[3] == -1
+    assert not list(tmp_path.glob(".*"))  # written through a temporary file

@@ -7,8 +7,8 @@ in the same run; peak memory per process; the task engine's memory at 1x and 5x 
 Input: ../shared/data/text (fr, en, ja), replicated with marked copies up to --mb and written as 8
 files (the task engine's unit is a file). Every run is a fresh process; its peak RSS (VmHWM: its own
 peak since exec; ru_maxrss would carry this script's peak over, as the kernel keeps it across a vfork
-and exec) and the largest of its worker processes' are reported (Ray workers are not children of the
-driver: not measured).
+and exec) and the largest of its descendants' (the worker processes, read from /proc every 0.1 s while it
+runs; Ray workers are not descendants of the driver: not measured).
 Every run's corpus report must equal the one-process run's, or the bench stops.
 """
 
@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from _common import real_lines, replicate  # noqa: E402
 
 FILES = 8
 _PREPARE = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from medforge.corpus.config import PrepareConfig
 from medforge.corpus.stage import run
@@ -40,11 +41,11 @@ cfg = PrepareConfig(**json.loads(sys.argv[3]), inputs=[sys.argv[1]], pii_allow=T
 t = time.perf_counter()
 summary = run(cfg, StageContext(run_dir=out.parent, out=out, seed=0, upstream={}))
 print(json.dumps({"seconds": time.perf_counter() - t, "totals": summary["totals"], "engine": summary.get("engine"),
-                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
-                  "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "peak_mb": int(next(x for x in open("/proc/self/status")
+                                      if x.startswith("VmHWM")).split()[1]) / 1024}))
 """
 _PACK = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from transformers import AutoTokenizer
 from medforge.corpus.store import split_files
@@ -54,8 +55,8 @@ tokenizer = AutoTokenizer.from_pretrained(tok)
 t = time.perf_counter()
 _, stats = build_packed(corpus, "train", tokenizer, 512, out, workers=workers)
 print(json.dumps({"seconds": time.perf_counter() - t, "tokens": stats["document_tokens"],
-                  "peak_mb": int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024,
-                  "worker_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "peak_mb": int(next(x for x in open("/proc/self/status")
+                                      if x.startswith("VmHWM")).split()[1]) / 1024}))
 """
 _TOKENIZE_ONLY = r"""
 import json, sys, time
@@ -73,12 +74,52 @@ BIN = Path(sys.executable).parent
 RAY_ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
+def _peak_mb(pid: int) -> float:
+    try:
+        return int(next(x for x in open(f"/proc/{pid}/status") if x.startswith("VmHWM")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return 0.0
+
+
 def child(code: str, *args: str, env: dict | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=False,
-                          env={**RAY_ENV, **(env or {})})
+    """The child's JSON result, with ``worker_peak_mb``: the largest peak of its descendant processes, read
+    from /proc every 0.1 s while it runs (workers forked by a fork server are not its children, so
+    RUSAGE_CHILDREN does not see them)."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**RAY_ENV, **(env or {})})
+    peaks: dict[int, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            for pid in _descendants(proc.pid):
+                peaks[pid] = max(peaks.get(pid, 0.0), _peak_mb(pid))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    done.set()
+    watcher.join()
     if proc.returncode:
-        sys.exit(proc.stderr[-3000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        sys.exit(err[-3000:])
+    result = json.loads(out.strip().splitlines()[-1])
+    result["worker_peak_mb"] = max(peaks.values(), default=0.0)
+    return result
 
 
 def write_files(lines: list[str], folder: Path) -> float:

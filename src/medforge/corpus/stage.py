@@ -13,12 +13,11 @@ Every document read is accounted for, per source: kept in one split, or dropped 
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from medforge import log, meta, paths
+from medforge import executors, log, meta, paths
 from medforge.corpus.config import PrepareConfig, SourceConfig
 from medforge.corpus.dedup import Dedup, Ref
 from medforge.corpus.process import Processed, Processor, init_worker, process_batch
@@ -102,7 +101,7 @@ def _processed(cfg: PrepareConfig, batches: Iterator[list], dedup: Dedup) -> Ite
             pending.append(batch)
             yield [raw for *_, raw in batch]
 
-    with multiprocessing.get_context("spawn").Pool(cfg.workers, initializer=init_worker, initargs=(cfg,)) as pool:
+    with executors.pool_context().Pool(cfg.workers, initializer=init_worker, initargs=(cfg,)) as pool:
         for done in pool.imap(process_batch, texts()):
             yield pending.pop(0), done
 

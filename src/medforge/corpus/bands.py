@@ -24,7 +24,7 @@ from medforge.corpus import units
 from medforge.corpus.config import PrepareConfig
 from medforge.corpus.dedup import Dedup
 
-BLOCK = 1 << 16  # documents whose bucket numbers the decisions read at once
+BLOCK = 1 << 13  # documents whose bucket numbers the decisions read at once (as Python ints: about 5 MB)
 
 
 def band_buckets(work: str, unit_sizes: list[tuple[int, int]], band: int, rows: int) -> str:

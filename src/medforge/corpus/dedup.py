@@ -113,7 +113,7 @@ class MinHasher:
         n = len(codes) - k + 1
         up, down = self._tables()
         h = np.empty(n, dtype=np.uint64)
-        prefix = np.empty(self.CHUNK + k, dtype=np.uint64)
+        prefix = np.empty(min(self.CHUNK, n) + k, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for start in range(0, n, self.CHUNK):
                 count = min(self.CHUNK, n - start)

@@ -70,18 +70,22 @@ class BucketDedup(Dedup):
         self._start = 0
         self._keys: list[list[int]] = []  # a block of documents' bucket numbers, from _start on
         self._shared: list[bool] = []
+        self._last: tuple[int, list[int | None] | None] = (-1, None)
 
     def _current(self) -> list[int | None] | None:
-        """The current document's bucket in every band (None where it is alone), or None if it is alone in all."""
+        """The current document's bucket in every band (None where it is alone), or None if it is alone in all;
+        computed once per document (near_match, then near_add for a kept one)."""
+        if self._last[0] == self.current:
+            return self._last[1]
         at = self.current - self._start
         if not 0 <= at < len(self._keys):
             self._start, at = self.current, 0
             block = np.stack([b[self.current:self.current + BLOCK] for b in self.buckets], axis=1)
             self._keys = block.tolist()
             self._shared = (block.max(axis=1) >= 0).tolist()  # a bucket number in some band
-        if not self._shared[at]:
-            return None
-        return [k if k >= 0 else None for k in self._keys[at]]
+        keys = [k if k >= 0 else None for k in self._keys[at]] if self._shared[at] else None
+        self._last = (self.current, keys)
+        return keys
 
     def near_match(self, signature: np.ndarray) -> tuple[int, float] | None:
         assert self.near is not None

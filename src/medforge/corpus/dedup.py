@@ -10,6 +10,7 @@ exact, about ``4 * num_perm`` bytes plus the band index for near), not with the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from medforge.corpus.config import PrepareConfig
+from medforge.corpus.normalize import folded
 from medforge.rng import mix64_inplace
 
 _PRIME = np.uint64(0x100000001B3)
@@ -55,9 +57,21 @@ def _compact(text: str) -> str:
     spaces, which costs a replace and a check instead of a split into words and a join (half the time)."""
     low = text.lower()
     flat = low.replace("\n", " ") if "\n" in low else low
-    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
-        return flat  # printable: no space character but U+0020, so splitting and joining would change nothing
-    return " ".join(low.split())
+    return flat if folded(flat, flat.isprintable()) else " ".join(low.split())
+
+
+@functools.cache
+def _power_tables(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i modulo 2**64 for i below ``size``, read-only: built once per process (19 ms and 34 MB),
+    not once per hasher (the task engine makes one per input file)."""
+    inverse = pow(int(_PRIME), -1, 1 << 64)
+    with np.errstate(over="ignore"):
+        up = np.cumprod(np.full(size, _PRIME, dtype=np.uint64))
+        down = np.cumprod(np.full(size, np.uint64(inverse), dtype=np.uint64))
+    tables = (np.concatenate([[np.uint64(1)], up[:-1]]), np.concatenate([[np.uint64(1)], down[:-1]]))
+    for table in tables:
+        table.setflags(write=False)
+    return tables
 
 
 class MinHasher:
@@ -75,18 +89,9 @@ class MinHasher:
             raise ValueError("num_perm must be a power of two")
         self.num_perm, self.shingle = num_perm, shingle
         self._bin_shift = np.uint64(64 - int(math.log2(num_perm)))
-        self._powers: tuple[np.ndarray, np.ndarray] | None = None
 
     def _tables(self) -> tuple[np.ndarray, np.ndarray]:
-        """P**i and P**-i modulo 2**64 for i below CHUNK + shingle, built on first use."""
-        if self._powers is None:
-            size = self.CHUNK + self.shingle
-            inverse = pow(int(_PRIME), -1, 1 << 64)
-            with np.errstate(over="ignore"):
-                up = np.cumprod(np.full(size, _PRIME, dtype=np.uint64))
-                down = np.cumprod(np.full(size, np.uint64(inverse), dtype=np.uint64))
-            self._powers = (np.concatenate([[np.uint64(1)], up[:-1]]), np.concatenate([[np.uint64(1)], down[:-1]]))
-        return self._powers
+        return _power_tables(self.CHUNK + self.shingle)
 
     def signature(self, text: str) -> np.ndarray | None:
         """uint32[num_perm], or None for a text shorter than one shingle."""

@@ -17,14 +17,19 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufeff]")
 _MOJIBAKE_HINT = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
 
 
+def folded(text: str, printable: bool) -> bool:
+    """Whether ``" ".join(text.split()) == text`` already, given ``text.isprintable()``: a printable text holds no
+    line break, tab, odd space or zero-width space (U+0020 is the only space character str.split acts on that
+    is printable), so only a run of spaces or a space at either end would change."""
+    return printable and "  " not in text and text[:1] != " " and text[-1:] != " "
+
+
 def fold_spaces(text: str, printable: bool | None = None) -> str:
     """Runs of spaces (no-break and ideographic included) to one, blank lines dropped, ends stripped.
     str.split is an order of magnitude faster than a regular expression here. ``printable``: the caller's
     ``text.isprintable()``, if it has it."""
-    if printable is None:
-        printable = text.isprintable()
-    if printable and "  " not in text and text[:1] != " " and text[-1:] != " ":
-        return text  # printable: no line break, tab, odd space or zero-width space; no run of spaces to fold
+    if folded(text, text.isprintable() if printable is None else printable):
+        return text
     if "\u200b" in text:
         text = text.replace("\u200b", "")
     if "\n" not in text:

@@ -167,3 +167,9 @@ def test_mix64_in_place_equals_mix64():
     expected = mix64(values.copy())
     got = values.copy()
     assert mix64_inplace(got) is got and np.array_equal(got, expected)
+
+
+def test_power_tables_are_built_once_per_process_and_read_only():
+    """The task engine makes a hasher per input file: the 34 MB of tables are not built again for each."""
+    first, second = MinHasher()._tables(), MinHasher(64)._tables()
+    assert first[0] is second[0] and not first[0].flags.writeable

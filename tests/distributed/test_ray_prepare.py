@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -39,10 +40,13 @@ def _free_port() -> int:
 
 
 def _alive_nodes(address: str) -> int:
+    """How many nodes the head counts alive; -1 when it could not be asked. Ray prints its own warnings on
+    stdout (a busy raylet's "lagging heartbeats"), before or after ours, so the count carries a tag."""
     out = subprocess.run([BIN / "python", "-c", f"import ray; ray.init(address='{address}', logging_level='ERROR'); "
-                          "print(sum(n['Alive'] for n in ray.nodes()))"], env=ENV, capture_output=True, text=True,
-                         timeout=60)
-    return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else 0
+                          "print('alive-nodes=%d' % sum(n['Alive'] for n in ray.nodes()))"], env=ENV,
+                         capture_output=True, text=True, timeout=60)
+    counts = re.findall(r"^alive-nodes=(\d+)$", out.stdout, flags=re.MULTILINE)
+    return int(counts[-1]) if out.returncode == 0 and counts else -1
 
 
 @pytest.fixture(scope="module")

@@ -1,3 +1,5 @@
+import random
+
 import numpy as np
 import py3langid
 import pytest
@@ -14,9 +16,51 @@ def root(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
 
-def test_same_answers_as_the_package(root):
+def _varied_texts(count: int) -> list[str]:
+    """Scripts, case, controls, lone surrogates and raw bytes read as Latin-1, of every length from 0."""
+    rnd = random.Random(7)
+    alphabets = ["abcdefghijklmnopqrstuvwxyzéèàçôï  ,.'", "АБВГДабвгдежз ", "患者は胸痛で入院した。検査", "αβγδε ",
+                 "0123456789 -/.", "".join(map(chr, range(0x20, 0x250))), "\x00\x07\t\n\r\u2028\ud800"]
+    texts = []
+    for i in range(count):
+        letters = alphabets[i % len(alphabets)] + (rnd.choice(alphabets) if i % 3 else "")
+        texts.append("".join(rnd.choice(letters) for _ in range(rnd.randrange(0, 400))))
+    texts += [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300))).decode("latin-1") for _ in range(50)]
+    return texts + [t.upper() for t in TEXTS] + [" ".join(TEXTS) * 20]
+
+
+def test_same_answers_and_scores_as_the_package(root):
+    """Language and raw score, to the last bit: the vector walk meets the same features in the same order."""
     ours = langid.identifier(root)
-    assert [ours.classify(t) for t in TEXTS] == [py3langid.classify(t) for t in TEXTS]
+    texts = TEXTS + _varied_texts(400)
+    assert [ours.classify(t) for t in texts] == [py3langid.classify(t) for t in texts]
+
+
+def test_every_state_is_the_byte_by_byte_walk(root):
+    """The windows of ``depth`` bytes give the state of the walk from the start, at every position: a depth one
+    short of the model's does not."""
+    ours = langid.identifier(root)
+
+    def walked(data: bytes) -> list[int]:
+        state, states = 0, []
+        for byte in data:
+            state = int(ours.moves[ours.rowbase[state] + byte])
+            states.append(state)
+        return states
+
+    texts = [t.encode("utf8", errors="surrogatepass") for t in _varied_texts(120)]
+    assert all(ours.states(data).tolist() == walked(data) for data in texts)
+    ours_short = langid.Identifier({**langid.arrays(root), "depth": np.array(ours.depth - 1)})
+    assert any(ours_short.states(data).tolist() != walked(data) for data in texts)
+
+
+def test_depth_of_a_small_automaton():
+    """Two patterns, "a" and "ab": the longest prefix is 2 bytes."""
+    rows = np.zeros((3, 256), dtype=np.uint32)
+    rows[:, ord("a")] = 1  # from any state, "a" leads to the state for "a"
+    rows[1, ord("b")] = 2
+    assert langid.automaton_depth(rows.ravel(), np.arange(3, dtype=np.uint16)) == 2
+    assert langid.automaton_depth(np.zeros(256, dtype=np.uint32), np.zeros(1, dtype=np.uint16)) == 0  # no pattern
 
 
 def test_one_identifier_per_process(root):
@@ -41,6 +85,15 @@ def test_damaged_cache_is_rewritten(tmp_path):
     (folder / "nextmove.npy").write_bytes((folder / "nextmove.npy").read_bytes()[:1000])  # torn
     assert langid.identifier(tmp_path).classify(TEXTS[0])[0] == "fr"
     assert isinstance(langid.arrays(tmp_path)["nextmove"], np.memmap)  # whole again
+
+
+def test_cache_without_the_depth_is_rewritten(tmp_path):
+    """A cache written before the automaton's depth was kept with the model is replaced, not misread."""
+    langid.arrays(tmp_path)
+    folder = next(tmp_path.glob("py3langid-*"))
+    (folder / "depth.npy").unlink()
+    assert int(langid.arrays(tmp_path)["depth"]) == 6 and (folder / "depth.npy").is_file()
+    assert langid.arrays(tmp_path)["ptc"].dtype == np.float32
 
 
 def test_unwritable_cache_still_identifies(tmp_path):

@@ -41,7 +41,10 @@ class LanguageId:
     def __init__(self):
         from medforge.corpus.langid import identifier
 
-        self._classify = identifier().classify
+        self._classify = identifier().classify_batch
 
     def __call__(self, text: str) -> str:
-        return self._classify(text[:2000])[0]
+        return self.batch([text])[0]
+
+    def batch(self, texts: list[str]) -> list[str]:
+        return [language for language, _ in self._classify([text[:2000] for text in texts])]

@@ -151,9 +151,16 @@ def arrays(root: Path | None = None) -> dict[str, np.ndarray]:
     return unpacked
 
 
+def _encoded(text: str) -> bytes:
+    """The package's own preparation of a text: lowered when all upper case, NFC, UTF-8."""
+    if text.isupper():
+        text = text.lower()
+    return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+
+
 class Identifier:
     """``classify(text)`` as py3langid's ``LanguageIdentifier.classify`` (no probability normalisation):
-    (language, raw score)."""
+    (language, raw score); ``classify_batch`` does many texts in one walk, 3x faster a text."""
 
     def __init__(self, a: dict[str, np.ndarray]):
         self.ptc, self.pc = np.asarray(a["ptc"]), np.asarray(a["pc"])  # views: a memmap indexes slower
@@ -165,36 +172,58 @@ class Identifier:
         first: dict[str, int] = {}
         self.aliases = [(first[c], i) for i, c in enumerate(self.classes) if first.setdefault(c, i) != i]
 
-    def states(self, data: bytes) -> np.ndarray:
-        """The automaton's state after every byte, as its byte-by-byte walk from the start would give."""
-        text = np.frombuffer(data, dtype=np.uint8)
-        state = np.zeros(len(text), dtype=np.intp)
-        for back in range(min(self.depth, len(text)) - 1, -1, -1):
-            # position p reads byte p - back; a window that would start before the text starts at it
-            state[back:] = self.moves[self.rowbase[state[back:]] + text[:len(text) - back]]
+    def states(self, data: bytes | np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        """The automaton's state after every byte, as its byte-by-byte walk from the start of each text would
+        give; ``starts``: where each text of a concatenation starts (one text if not given)."""
+        data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+        state = np.zeros(len(data), dtype=np.intp)
+        for back in range(min(self.depth, len(data)) - 1, -1, -1):
+            # position p reads byte p - back: its window; one that would start before the data starts at it
+            state[back:] = self.moves[self.rowbase[state[back:]] + data[:len(data) - back]]
+        if starts is not None and len(starts) > 1:
+            # a text's first depth - 1 positions read the previous text's last bytes: walked again from the start
+            ends = np.append(starts[1:], len(data))
+            walk = np.zeros(len(starts), dtype=np.intp)
+            for ahead in range(self.depth - 1):
+                live = np.flatnonzero(starts + ahead < ends)
+                at = starts[live] + ahead
+                walk[live] = state[at] = self.moves[self.rowbase[walk[live]] + data[at]]
         return state
 
-    def scores(self, text: str) -> np.ndarray:
-        if text.isupper():
-            text = text.lower()
-        data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
-        features = self.output[self.states(data)]
-        features = features[features >= 0]
-        if not len(features):
-            scores = np.full(len(self.classes), RAW_FLOOR, dtype=np.float32)
-        else:
-            found, first, counts = np.unique(features, return_index=True, return_counts=True)
-            order = np.argsort(first)  # the package counts features in the order first met: same sums
-            scores = np.log1p(counts[order].astype(np.float32)) @ self.ptc[found[order]] + self.pc
-        for i, j in self.aliases:  # one label under two columns (a script variant): the better one speaks
-            scores[i] = max(scores[i], scores[j])
-            scores[j] = RAW_FLOOR
-        return scores
+    def scores_batch(self, texts: list[str]) -> list[np.ndarray]:
+        encoded = [_encoded(text) for text in texts]
+        lengths = np.fromiter(map(len, encoded), dtype=np.intp, count=len(encoded))
+        starts = np.cumsum(lengths) - lengths
+        features = self.output[self.states(np.frombuffer(b"".join(encoded), dtype=np.uint8), starts)]
+        hit = np.flatnonzero(features >= 0)
+        # one key per (text, feature); the package counts a text's features in the order first met: same sums
+        keys = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)[hit] * len(self.ptc) + features[hit]
+        found, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        order = np.argsort(first)  # positions: text by text, each in the order first met
+        found, weights = found[order], np.log1p(counts[order].astype(np.float32))
+        rows, bounds = found % len(self.ptc), np.searchsorted(found // len(self.ptc), np.arange(len(texts) + 1))
+        out = []
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            if a == b:
+                scores = np.full(len(self.classes), RAW_FLOOR, dtype=np.float32)
+            else:
+                scores = weights[a:b] @ self.ptc[rows[a:b]] + self.pc
+            for i, j in self.aliases:  # one label under two columns (a script variant): the better one speaks
+                scores[i] = max(scores[i], scores[j])
+                scores[j] = RAW_FLOOR
+            out.append(scores)
+        return out
+
+    def classify_batch(self, texts: list[str], chunk: int = 256) -> list[tuple[str, float]]:
+        """``chunk`` texts a walk: its arrays take about 40 bytes a byte of text."""
+        found = []
+        for at in range(0, len(texts), chunk):
+            best = [(int(scores.argmax()), scores) for scores in self.scores_batch(texts[at:at + chunk])]
+            found += [(self.classes[i], float(scores[i])) for i, scores in best]
+        return found
 
     def classify(self, text: str) -> tuple[str, float]:
-        scores = self.scores(text)
-        best = int(scores.argmax())
-        return self.classes[best], float(scores[best])
+        return self.classify_batch([text])[0]
 
 
 @functools.cache

@@ -43,25 +43,34 @@ class Processor:
         self.language_id: LanguageId | None = None
         self.pii_types = set(cfg.pii_types)
 
-    def _language(self, text: str) -> str:
+    def _languages(self, texts: list[str]) -> list[str]:
         if self.language_id is None:
             self.language_id = LanguageId()
-        return self.language_id(text)
+        return self.language_id.batch(texts)
 
     def __call__(self, raw: str) -> Processed:
         return self.batch([raw])[0]
 
     def batch(self, raws: list[str]) -> list[Processed]:
-        """Every document processed; the MinHash signatures of those that need one computed together."""
-        done = [self._one(raw) for raw in raws]
+        """Every document processed; the languages and the MinHash signatures of those that need one computed
+        together."""
+        cfg = self.cfg
+        cleaned = [self._clean(raw) for raw in raws]
+        going = [doc for doc, go in cleaned if go]
+        asked = [doc for doc in going if cfg.languages or doc.key[0] % LANGUAGE_SAMPLE == 0]
+        for doc, language in zip(asked, self._languages([doc.text for doc in asked]) if asked else []):
+            doc.language = language
+            if cfg.languages and language not in cfg.languages:
+                doc.dropped = "language"
+        todo = [doc for doc in going if not doc.dropped and self._screen(doc)]
         if self.hasher is not None:
-            todo = [doc for doc, sign in done if sign]
             for doc, signature in zip(todo, self.hasher.signatures([doc.text for doc in todo])):
                 doc.signature = signature
-        return [doc for doc, _ in done]
+        return [doc for doc, _ in cleaned]
 
-    def _one(self, raw: str) -> tuple[Processed, bool]:
-        """The document, and whether it still needs its signature (it was neither dropped nor known)."""
+    def _clean(self, raw: str) -> tuple[Processed, bool]:
+        """The document normalised and filtered, and whether it goes on: neither dropped nor an exact duplicate
+        of a document kept already."""
         cfg, out = self.cfg, Processed()
         text, fixed = self.normalize(raw)
         if fixed:
@@ -89,23 +98,21 @@ class Processor:
         if out.dropped:
             return out, False
         key = out.key = exact_key(text)
-        if self.known is not None and cfg.dedup_exact and self.known(key):
-            return out, False
-        if cfg.languages or key[0] % LANGUAGE_SAMPLE == 0:
-            out.language = self._language(text)
-            if cfg.languages and out.language not in cfg.languages:
-                out.dropped = "language"
-                return out, False
+        return out, not (self.known is not None and cfg.dedup_exact and self.known(key))
+
+    def _screen(self, out: Processed) -> bool:
+        """Personal data found, and dropped or redacted as configured; whether the document is still kept."""
+        cfg, text = self.cfg, out.text
         items = [i for i in pii.find(text) if i.type in self.pii_types] if self.pii_types else []
         if items:
             out.pii = [(i.type, example) for i, example in zip(items, pii.masked(text, items))]
             if cfg.pii_policy == "drop":
                 out.dropped = "pii"
-                return out, False
+                return False
             if cfg.pii_policy == "redact":
-                text = out.text = pii.redact(text, items)
-                out.redacted_key = exact_key(text)
-        return out, True
+                out.text = pii.redact(text, items)
+                out.redacted_key = exact_key(out.text)
+        return True
 
 
 _WORKER: Processor | None = None

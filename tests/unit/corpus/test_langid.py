@@ -33,7 +33,10 @@ def test_same_answers_and_scores_as_the_package(root):
     """Language and raw score, to the last bit: the vector walk meets the same features in the same order."""
     ours = langid.identifier(root)
     texts = TEXTS + _varied_texts(400)
-    assert [ours.classify(t) for t in texts] == [py3langid.classify(t) for t in texts]
+    expected = [py3langid.classify(t) for t in texts]
+    assert [ours.classify(t) for t in texts] == expected
+    for chunk in (2, 7, 256):  # texts walked together, empty ones among them
+        assert ours.classify_batch(texts, chunk=chunk) == expected
 
 
 def test_every_state_is_the_byte_by_byte_walk(root):
@@ -50,6 +53,9 @@ def test_every_state_is_the_byte_by_byte_walk(root):
 
     texts = [t.encode("utf8", errors="surrogatepass") for t in _varied_texts(120)]
     assert all(ours.states(data).tolist() == walked(data) for data in texts)
+    lengths = np.array([len(data) for data in texts])
+    together = ours.states(np.frombuffer(b"".join(texts), dtype=np.uint8), np.cumsum(lengths) - lengths)
+    assert together.tolist() == [state for data in texts for state in walked(data)]  # each from its own start
     ours_short = langid.Identifier({**langid.arrays(root), "depth": np.array(ours.depth - 1)})
     assert any(ours_short.states(data).tolist() != walked(data) for data in texts)
 

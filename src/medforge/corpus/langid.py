@@ -12,8 +12,9 @@ The automaton is an Aho-Corasick one over byte n-grams: the state after a byte s
 n-gram prefix ending there, at most ``depth`` bytes (6 for this model), so it depends on those bytes only.
 Every position's state is then ``depth`` vector steps over the whole text, each position reading its own
 window, instead of one Python step per byte: the same states, the same feature counts in the same order,
-the same float scores (tested against the package on real and random text); 1.1 ms a 2,000-byte document
-in the package's loop.
+the same float scores (tested against the package on real and random text). A batch's texts are walked
+together. On this project's 2-core host, a bench document (1,400 bytes): the package 0.9-1.1 ms, here
+0.42-0.46 ms alone and 0.23-0.30 ms in batches of 256.
 """
 
 from __future__ import annotations

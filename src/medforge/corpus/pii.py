@@ -12,6 +12,7 @@ typed placeholder such as ``<EMAIL>``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -40,7 +41,27 @@ _PATTERNS = {
 _COMPILED = {name: re.compile(pattern) for name, pattern in _PATTERNS.items()}
 # Full patterns are slow on megabytes of text; each runs only where a cheap trigger says it can match:
 # numbers of 9+ digits (NIR, phone, IBAN) are found first and scanned in a small window.
-_NUMBERS = re.compile(r"\d(?:[ .-]?[\dAB]){8,}")  # 9+ digits, single separators; A/B: Corsican NIR
+# 9+ digits, single separators; A/B: Corsican NIR. ``digit``: what matches one digit, ``digits``: inside a class
+_NUMBER = r"{digit}(?:[ .-]?[{digits}AB]){{8,}}"
+_NUMBERS = re.compile(_NUMBER.format(digit=r"\d", digits=r"\d"))
+
+
+@functools.cache
+def _bmp_numbers() -> re.Pattern:
+    """The number trigger for a text without characters past U+FFFF: ``\\d`` spelled as the class of the
+    decimal digits below U+10000, which the regular-expression engine tests from a bitmap, 1.6x faster than
+    its per-character category lookup (a class holding digits past U+FFFF has no bitmap: 7x slower). Built on
+    first use (8 ms)."""
+    digits = "".join(chr(c) for c in range(0x10000) if chr(c).isdecimal())
+    return re.compile(_NUMBER.format(digit=f"[{digits}]", digits=digits))
+
+
+def _number_trigger(text: str) -> re.Pattern:
+    # a text is in the basic plane when its UTF-16 has no surrogate pairs (0.8 ns a character to check)
+    basic = text.isascii() or len(text.encode("utf-16-le", errors="surrogatepass")) == 2 * len(text)
+    return _bmp_numbers() if basic else _NUMBERS
+
+
 _NUMBER_SCAN = re.compile("|".join(f"(?P<{k}>{_PATTERNS[k]})" for k in ("IBAN", "NIR", "PHONE")))
 _BIRTH_WORDS = ("né le", "née le", "né(e) le", "naissance", "ddn", "born", "birth", "dob")
 # abbreviations (bd, st., rd.) end too many ordinary words to be triggers: their addresses are found when
@@ -106,7 +127,7 @@ def find(text: str) -> list[Item]:
     found = []
     if "@" in text:
         found += [_item("EMAIL", m) for m in _COMPILED["EMAIL"].finditer(text)]
-    for number in _NUMBERS.finditer(text):
+    for number in _number_trigger(text).finditer(text):
         begin = max(number.start() - 16, 0)  # room for an IBAN's letters or a phone's '+33 (0)'
         for m in _NUMBER_SCAN.finditer(text[begin:number.end() + 4]):
             found.append(_item(str(m.lastgroup), m, begin))  # the pattern has a group per kind

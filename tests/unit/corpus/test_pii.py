@@ -83,3 +83,23 @@ def test_redaction_keeps_context_words_and_masked_examples_hide_the_value():
     examples = pii.masked(text, items)
     assert len(examples) == 3 and all("Dupont" not in e and "1950" not in e and "jeanne" not in e for e in examples)
     assert examples[-1].endswith("suivie par le Dr <PERSON> (<EMAIL>).…")
+
+
+def test_number_trigger_finds_what_backslash_d_finds_in_every_script():
+    """The trigger spells ``\\d`` as a class of the basic plane's decimal digits when a text has no character past
+    U+FFFF, and keeps ``\\d`` otherwise: the same numbers either way, digits of other scripts and planes included."""
+    import re
+
+    reference = re.compile(r"\d(?:[ .-]?[\dAB]){8,}")
+    digits = [chr(c) for c in range(0x20000) if chr(c).isdecimal()]
+    basic = [d for d in digits if ord(d) < 0x10000]
+    assert len(basic) < len(digits)
+    rnd = random.Random(3)
+    others = list(" .-ABx²½Ⅻ\u00a0\n") + ["\U0001f600", "\ud800"]  # superscript, fraction, numeral: not decimal
+    for i in range(3000):
+        pool = basic if i % 2 else digits
+        text = "".join(rnd.choice(pool) if rnd.random() < 0.7 else rnd.choice(others) for _ in range(rnd.randrange(40)))
+        assert [m.span() for m in pii._number_trigger(text).finditer(text)] == \
+            [m.span() for m in reference.finditer(text)], ascii(text)
+    assert pii._number_trigger("0612345678") is pii._number_trigger("é 0612345678") is not pii._NUMBERS
+    assert pii._number_trigger("\U0001d7ce" * 9) is pii._NUMBERS  # mathematical digits: past the basic plane

@@ -51,11 +51,12 @@ def bands_for(threshold: float, num_perm: int, fn_weight: float = 0.9) -> tuple[
     return choice
 
 
-def _compact(text: str) -> str:
-    """``" ".join(text.lower().split())``: the text the shingles are taken from. A normalised text (one space
-    between words, single line breaks, no other space character) only needs its line breaks turned into
-    spaces, which costs a replace and a check instead of a split into words and a join (half the time)."""
-    low = text.lower()
+def _compact(text: str, lowered: bool = False) -> str:
+    """``" ".join(text.lower().split())``: the text the shingles are taken from (``lowered``: the caller lowered
+    it already). A normalised text (one space between words, single line breaks, no other space character)
+    only needs its line breaks turned into spaces, which costs a replace and a check instead of a split into
+    words and a join (half the time)."""
+    low = text if lowered else text.lower()
     flat = low.replace("\n", " ") if "\n" in low else low
     return flat if folded(flat, flat.isprintable()) else " ".join(low.split())
 
@@ -97,20 +98,21 @@ class MinHasher:
         """uint32[num_perm], or None for a text shorter than one shingle."""
         return self.signatures([text])[0]
 
-    def signatures(self, texts: list[str], chars: int = 1 << 20) -> list[np.ndarray | None]:
+    def signatures(self, texts: list[str], chars: int = 1 << 20, lowered: bool = False) -> list[np.ndarray | None]:
         """``signature`` of every text, computed over groups of texts at once (a few vector operations per
         group instead of per document: the per-call overhead was most of the cost for short documents);
-        a group holds at most ``chars`` characters, so that its uint64 temporaries stay tens of MB."""
+        a group holds at most ``chars`` characters, so that its uint64 temporaries stay tens of MB.
+        ``lowered``: the texts are ``str.lower()``'s output already (the personal-data screen made it)."""
         out: list[np.ndarray | None] = []
         group: list[str] = []
         size = 0
         for text in texts:
             if group and size + len(text) > chars:
-                out += self._signatures(group)
+                out += self._signatures(group, lowered)
                 group, size = [], 0
             group.append(text)
             size += len(text)
-        return out + (self._signatures(group) if group else [])
+        return out + (self._signatures(group, lowered) if group else [])
 
     def _hashes(self, codes: np.ndarray) -> np.ndarray:
         """The mixed hash of the shingle starting at every position of ``codes`` that has a whole one."""
@@ -131,8 +133,8 @@ class MinHasher:
                 part *= down[:count]
         return mix64_inplace(h)
 
-    def _signatures(self, texts: list[str]) -> list[np.ndarray | None]:
-        compact = [_compact(t) for t in texts]
+    def _signatures(self, texts: list[str], lowered: bool = False) -> list[np.ndarray | None]:
+        compact = [_compact(t, lowered) for t in texts]
         lengths = np.array([len(c) for c in compact], dtype=np.int64)
         shingles = np.maximum(lengths - self.shingle + 1, 0)
         out: list[np.ndarray | None] = [None] * len(texts)

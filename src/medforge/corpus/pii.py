@@ -122,8 +122,9 @@ def _windows(low: str, words: tuple[str, ...], before: int, after: int) -> list[
     return merged
 
 
-def find(text: str) -> list[Item]:
-    """Every item found, checked where a check exists (a NIR or IBAN whose key fails is not one)."""
+def find(text: str, low: str | None = None) -> list[Item]:
+    """Every item found, checked where a check exists (a NIR or IBAN whose key fails is not one). ``low``:
+    ``text.lower()``, if the caller has it."""
     found = []
     if "@" in text:
         found += [_item("EMAIL", m) for m in _COMPILED["EMAIL"].finditer(text)]
@@ -131,7 +132,7 @@ def find(text: str) -> list[Item]:
         begin = max(number.start() - 16, 0)  # room for an IBAN's letters or a phone's '+33 (0)'
         for m in _NUMBER_SCAN.finditer(text[begin:number.end() + 4]):
             found.append(_item(str(m.lastgroup), m, begin))  # the pattern has a group per kind
-    low = text.lower()
+    low = text.lower() if low is None else low
     for kind, words, before, after in (("BIRTH_DATE", _BIRTH_WORDS, 12, 60), ("ADDRESS", _STREET_WORDS, 40, 90)):
         for begin, end in _windows(low, words, before, after):
             found += [_item(kind, m, begin) for m in _COMPILED[kind].finditer(text[begin:end])]

@@ -62,9 +62,14 @@ class Processor:
             doc.language = language
             if cfg.languages and language not in cfg.languages:
                 doc.dropped = "language"
-        todo = [doc for doc in going if not doc.dropped and self._screen(doc)]
+        todo, lowered = [], []
+        for doc in going:
+            low = None if doc.dropped else self._screen(doc)
+            if low is not None:
+                todo.append(doc)
+                lowered.append(low)
         if self.hasher is not None:
-            for doc, signature in zip(todo, self.hasher.signatures([doc.text for doc in todo])):
+            for doc, signature in zip(todo, self.hasher.signatures(lowered, lowered=True)):
                 doc.signature = signature
         return [doc for doc, _ in cleaned]
 
@@ -100,19 +105,22 @@ class Processor:
         key = out.key = exact_key(text)
         return out, not (self.known is not None and cfg.dedup_exact and self.known(key))
 
-    def _screen(self, out: Processed) -> bool:
-        """Personal data found, and dropped or redacted as configured; whether the document is still kept."""
+    def _screen(self, out: Processed) -> str | None:
+        """Personal data found, and dropped or redacted as configured: None if the document is dropped, else
+        its text lowered (made once, for the screen and MinHash; empty if neither runs)."""
         cfg, text = self.cfg, out.text
-        items = [i for i in pii.find(text) if i.type in self.pii_types] if self.pii_types else []
+        low = text.lower() if self.pii_types or self.hasher is not None else ""
+        items = [i for i in pii.find(text, low) if i.type in self.pii_types] if self.pii_types else []
         if items:
             out.pii = [(i.type, example) for i, example in zip(items, pii.masked(text, items))]
             if cfg.pii_policy == "drop":
                 out.dropped = "pii"
-                return False
+                return None
             if cfg.pii_policy == "redact":
                 out.text = pii.redact(text, items)
                 out.redacted_key = exact_key(out.text)
-        return True
+                low = out.text.lower()
+        return low
 
 
 _WORKER: Processor | None = None

@@ -155,6 +155,22 @@ def test_normalisation_options():
     assert Normalizer(fix_mojibake=True)("Fièvre")[1] is False
 
 
+def test_mojibake_check_is_the_pattern_it_replaced():
+    """A lead (Ã, Â, â) followed by a follower (U+0080-U+00BF, U+2018-U+203A, €), found with finds: the same
+    answer as the regular expression on every short string over the boundary characters."""
+    import random
+    import re
+
+    from medforge.corpus.normalize import shows_mojibake
+
+    pattern = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u20ac]")
+    rnd = random.Random(1)
+    alphabet = "ÃÂâaé\u007f\u0080\u00bf\u00c0\u2017\u2018\u203a\u203b\u20ac\u20ad"
+    texts = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(7))) for _ in range(50_000)]
+    assert [shows_mojibake(t) for t in texts] == [bool(pattern.search(t)) for t in texts]
+    assert shows_mojibake("lâ€™hôpital") and not shows_mojibake("l’âge du théâtre")
+
+
 def test_printable_text_skips_only_what_has_nothing_to_change():
     """The fast path: a printable text has no character the regular expressions or str.split act on."""
     from medforge.corpus.normalize import _CONTROLS, _SPACE_LIKE, fold_spaces

@@ -5,7 +5,9 @@
 
 Chain: read + normalise + filters + exact dedup + PII scan + write (Parquet shards), one process;
 then the same with near-duplicate detection (MinHash LSH), whose own speed is the difference; then with a
-language filter too (every document identified instead of one in 20). The language identifier alone,
+language filter too (every document identified instead of one in 20); then with every optional step off
+(no personal-data screen, no duplicate detection, no normalisation, no repair): the floor of reading,
+the checks every document gets, the split and writing. The language identifier alone,
 py3langid's own loop against medforge's vector walk of the same model on the same documents, in this
 process (the answers must be equal, or the bench stops).
 Memory: the whole stage in a fresh process on the input, then on 10 copies of it (each line
@@ -98,6 +100,8 @@ def main() -> None:
                 fh.writelines(f"{line} [{copy}]\n" if copy else line + "\n" for line in lines)
         tenfold = stage(ten, tmp / "ten", dedup_near=True)
         filtered = stage(one, tmp / "lang", dedup_near=True, languages=["fr", "en", "ja"])
+        floor = stage(one, tmp / "floor", dedup_near=False, dedup_exact=False, pii_types=[], normalization="none",
+                      fix_mojibake=False, remove_repeated_lines=False)
     package, alone, batched = identifier_speed(lines)
 
     near_only = mb / max(near["seconds"] - chain["seconds"], 1e-9)
@@ -106,7 +110,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for name, seconds in (("plain read + write loop", baseline), ("prepare chain, no near dedup", chain["seconds"]),
                           ("prepare chain + near dedup", near["seconds"]),
-                          ("prepare chain + near dedup + language filter (fr, en, ja)", filtered["seconds"])):
+                          ("prepare chain + near dedup + language filter (fr, en, ja)", filtered["seconds"]),
+                          ("every optional step off (no screen, no duplicates, no normalisation)", floor["seconds"])):
         print(f"| {name} | {seconds:.2f} | {mb / seconds:.1f} | {baseline / seconds:.3f} |")
     print(f"\nnear-duplicate detection alone (difference of the two chains): {near_only:.1f} MB/s")
     print(f"kept {chain['totals']['kept']:,} of {chain['totals']['read']:,} (exact dedup only); "

@@ -16,8 +16,9 @@ from typing import Any
 from medforge.errors import ConfigError, MedforgeError
 
 RAY_EXTRA = "pip install 'medforge[ray]' (or pip install ray) on the driver and on every node"
-# what every worker imports anyway: the fork server imports it once and forks the workers from itself
-PRELOAD = ["numpy", "pyarrow", "pyarrow.parquet", "medforge.corpus.units"]
+# what every worker imports anyway, and the state it builds first (``medforge.corpus.warm``): the fork server
+# imports it once and forks the workers from itself
+PRELOAD = ["numpy", "pyarrow", "pyarrow.parquet", "medforge.corpus.units", "medforge.corpus.warm"]
 
 
 def pool_context() -> Any:

@@ -31,7 +31,6 @@ def shows_mojibake(text: str) -> bool:
     return False
 
 
-
 def folded(text: str, printable: bool) -> bool:
     """Whether ``" ".join(text.split()) == text`` already, given ``text.isprintable()``: a printable text holds no
     line break, tab, odd space or zero-width space (U+0020 is the only space character str.split acts on that

@@ -167,12 +167,13 @@ def documents(work: Path, index: int, batch: int = 1024, text: bool = True) -> I
     columns = None if text else [c for c in COLUMNS.names if c != "text"]
     for record in pq.ParquetFile(_names(work, index)["rows"]).iter_batches(batch_size=batch, columns=columns):
         block = np.array(sigs[row:row + record.num_rows])  # one copy a batch: a memmap row a document cost 15 us
-        out = []
-        for r, signature in zip(record.to_pylist(), block):
-            doc = Processed(text=r.get("text", ""), dropped=r["dropped"], repairs=list(r["repairs"]),
-                            pii=list(zip(r["pii_types"], r["pii_examples"])), key=r["key"],
-                            redacted_key=r["redacted_key"], words=r["words"], language=r["language"],
-                            signature=signature if r["has_signature"] else None)
-            out.append((r["position"], doc))
+        # column by column: a dict per row (to_pylist of the batch) took 1.5x as long, and the decisions are serial
+        c = {name: record.column(name).to_pylist() for name in record.schema.names}
+        texts = c["text"] if text else [""] * record.num_rows
+        yield [(position, Processed(text=t, dropped=dropped, repairs=repairs, pii=list(zip(types, examples)),
+                                    key=key, redacted_key=redacted, words=words, language=language,
+                                    signature=signature if has else None))
+               for position, t, dropped, repairs, types, examples, key, redacted, words, language, has, signature in
+               zip(c["position"], texts, c["dropped"], c["repairs"], c["pii_types"], c["pii_examples"], c["key"],
+                   c["redacted_key"], c["words"], c["language"], c["has_signature"], block)]
         row += record.num_rows
-        yield out

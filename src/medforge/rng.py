@@ -16,13 +16,18 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # the Weyl increment: consecutive count
 _UNIT = 2.0 ** -53
 
 
+_STEPS = ((_SHIFT30, _MIX1), (_SHIFT27, _MIX2), (_SHIFT31, None))  # splitmix64's finaliser: xor-shift, multiply
+
+
 def mix64(h):
     """splitmix64's finaliser: every input bit reaches every output bit (a uint64 array or scalar in, the
     same out)."""
     with np.errstate(over="ignore"):
-        h = (h ^ (h >> _SHIFT30)) * _MIX1
-        h = (h ^ (h >> _SHIFT27)) * _MIX2
-    return h ^ (h >> _SHIFT31)
+        for shift, factor in _STEPS:
+            h = h ^ (h >> shift)
+            if factor is not None:
+                h = h * factor
+    return h
 
 
 def mix64_inplace(h: np.ndarray) -> np.ndarray:
@@ -30,7 +35,7 @@ def mix64_inplace(h: np.ndarray) -> np.ndarray:
     (a third of the time on arrays of millions)."""
     scratch = np.empty_like(h)
     with np.errstate(over="ignore"):
-        for shift, factor in ((_SHIFT30, _MIX1), (_SHIFT27, _MIX2), (_SHIFT31, None)):
+        for shift, factor in _STEPS:
             np.right_shift(h, shift, out=scratch)
             h ^= scratch
             if factor is not None:
